@@ -1,0 +1,233 @@
+import type { ProviderName } from './types.js'
+
+/**
+ * The one error catalog. Every error the plugin raises is a CloudSecretsError whose `code` is
+ * `FST_CLOUD_SECRETS_<KIND>`; the README's error table is generated from the same words.
+ */
+export const ERROR_CATALOG = {
+  CONFIG: {
+    title: 'Invalid configuration (options or env vars); nothing was contacted',
+    fix: 'correct every listed option or env var and start again'
+  },
+  SDK_MISSING: {
+    title: 'The cloud SDK for a configured provider is not installed',
+    fix: 'install the package named in the message (npm i …)'
+  },
+  NO_CREDENTIALS: {
+    title: 'No credential source of the provider produced credentials',
+    fix: 'attach an identity to the workload, or log in locally (aws sso login / gcloud auth application-default login / az login)'
+  },
+  TOKEN: {
+    title: 'Credentials were found but a token could not be obtained or was rejected',
+    fix: 'refresh the login or fix the identity named in the message'
+  },
+  ACCESS_DENIED: {
+    title: 'The principal is not allowed to read a secret',
+    fix: 'grant the permission or role named in the message to the principal named in the message'
+  },
+  NOT_FOUND: {
+    title: 'A secret, version or JSON key does not exist',
+    fix: 'create the secret, fix the reference, or mark it ?optional'
+  },
+  THROTTLED: {
+    title: 'The secret store kept throttling until the startup deadline',
+    fix: 'lower the request rate (fewer instances booting at once) or raise CLOUD_SECRETS_TIMEOUT_MS'
+  },
+  UNAVAILABLE: {
+    title: 'The secret store or identity endpoint kept failing (5xx or network) until the deadline',
+    fix: 'check network access to the endpoint named in the message and the cloud status page'
+  },
+  INTEGRITY: {
+    title: 'A secret payload failed its integrity check (e.g. GCP CRC32C mismatch)',
+    fix: 'retry; if it persists, re-create the secret version'
+  },
+  TIMEOUT: {
+    title: 'Startup did not finish within its deadline',
+    fix: 'check the pending steps named in the message, or raise CLOUD_SECRETS_TIMEOUT_MS (and Fastify pluginTimeout)'
+  },
+  CHECK_FAILED: {
+    title: 'A startup check (checks.custom or checks.scopes) failed',
+    fix: 'fix the access the named check verifies'
+  },
+  LOAD_FAILED: {
+    title: 'One or more secrets or checks failed; every failure of this startup is listed',
+    fix: 'apply the fix listed under each failure'
+  }
+} as const
+
+export type ErrorKind = keyof typeof ERROR_CATALOG
+export type ErrorCode = `FST_CLOUD_SECRETS_${ErrorKind}`
+
+export interface ConfigProblem {
+  /** where the problem is: an option path or env var name */
+  source: string
+  /** the alias concerned, when the problem is in a secret reference */
+  alias?: string
+  /** 1-based character position inside `source`'s value, when it applies */
+  position?: number
+  message: string
+}
+
+export interface CredentialAttempt {
+  source: string
+  outcome: 'ok' | 'skipped' | 'failed'
+  reason: string
+}
+
+export interface ErrorDetails {
+  provider?: ProviderName
+  alias?: string
+  /** the secret's id or native name (never its value) */
+  secret?: string
+  principal?: string
+  /** the IAM permission or role that is missing */
+  permission?: string
+  /** what to do next; ends the message */
+  fix?: string
+  /** transient: the loader may retry it inside the deadline */
+  retryable?: boolean
+  /** server-requested delay (Retry-After), in ms */
+  retryAfterMs?: number
+  problems?: ConfigProblem[]
+  errors?: CloudSecretsError[]
+  pending?: string[]
+  attempts?: CredentialAttempt[]
+  check?: string
+  cause?: unknown
+}
+
+export class CloudSecretsError extends Error {
+  readonly code: ErrorCode
+  readonly kind: ErrorKind
+  readonly statusCode = 500
+  readonly provider?: ProviderName
+  readonly alias?: string
+  readonly secret?: string
+  readonly principal?: string
+  readonly permission?: string
+  readonly fix: string
+  readonly retryable: boolean
+  readonly retryAfterMs?: number
+  readonly problems?: ConfigProblem[]
+  readonly errors?: CloudSecretsError[]
+  readonly pending?: string[]
+  readonly attempts?: CredentialAttempt[]
+  readonly check?: string
+  /** the message without the fix, for aggregated reports */
+  readonly summary: string
+
+  constructor (kind: ErrorKind, summary: string, details: ErrorDetails = {}) {
+    const fix = details.fix ?? ERROR_CATALOG[kind].fix
+    super(`${summary}\nFix: ${fix}`, details.cause === undefined ? undefined : { cause: details.cause })
+    this.name = 'CloudSecretsError'
+    this.kind = kind
+    this.code = `FST_CLOUD_SECRETS_${kind}`
+    this.summary = summary
+    this.fix = fix
+    this.retryable = details.retryable ?? false
+    for (const key of ['provider', 'alias', 'secret', 'principal', 'permission', 'retryAfterMs', 'problems', 'errors', 'pending', 'attempts', 'check'] as const) {
+      if (details[key] !== undefined) (this as Record<string, unknown>)[key] = details[key]
+    }
+  }
+
+  /** the same error, attributed to a secret alias (errors are shared across batch members) */
+  forAlias (alias: string, secret?: string): CloudSecretsError {
+    if (this.alias === alias) return this
+    return new CloudSecretsError(this.kind, this.summary, { ...this.details(), alias, secret: secret ?? this.secret })
+  }
+
+  details (): ErrorDetails {
+    return {
+      provider: this.provider,
+      alias: this.alias,
+      secret: this.secret,
+      principal: this.principal,
+      permission: this.permission,
+      fix: this.fix,
+      retryable: this.retryable,
+      retryAfterMs: this.retryAfterMs,
+      problems: this.problems,
+      errors: this.errors,
+      pending: this.pending,
+      attempts: this.attempts,
+      check: this.check,
+      cause: this.cause
+    }
+  }
+
+  toJSON (): Record<string, unknown> {
+    return {
+      code: this.code,
+      message: this.message,
+      provider: this.provider,
+      alias: this.alias,
+      secret: this.secret,
+      principal: this.principal,
+      permission: this.permission,
+      fix: this.fix,
+      problems: this.problems,
+      pending: this.pending,
+      attempts: this.attempts,
+      check: this.check,
+      errors: this.errors?.map((e) => e.toJSON())
+    }
+  }
+}
+
+export function isCloudSecretsError (err: unknown): err is CloudSecretsError {
+  return err instanceof CloudSecretsError
+}
+
+function formatProblem (p: ConfigProblem): string {
+  const where = [p.source, p.alias !== undefined ? `alias "${p.alias}"` : undefined, p.position !== undefined ? `position ${p.position}` : undefined]
+    .filter(Boolean).join(', ')
+  return `  - ${where}: ${p.message}`
+}
+
+export function configError (problems: ConfigProblem[]): CloudSecretsError {
+  const n = problems.length
+  return new CloudSecretsError('CONFIG', `Invalid fastify-cloud-secrets configuration (${n} problem${n === 1 ? '' : 's'}):\n${problems.map(formatProblem).join('\n')}`, {
+    problems,
+    fix: 'correct the options or env vars listed above; no network call was made'
+  })
+}
+
+const SDK_INSTALL: Record<string, string> = {
+  aws: 'npm i @aws-sdk/client-secrets-manager @aws-sdk/client-sts @aws-sdk/credential-providers',
+  azure: 'npm i @azure/identity @azure/keyvault-secrets',
+  gcp: 'npm i @google-cloud/secret-manager'
+}
+
+export function sdkMissingError (provider: ProviderName, pkg: string, cause?: unknown): CloudSecretsError {
+  return new CloudSecretsError('SDK_MISSING', `Provider "${provider}" needs the package ${pkg}, which is not installed`, {
+    provider,
+    cause,
+    fix: `run \`${SDK_INSTALL[provider] ?? `npm i ${pkg}`}\``
+  })
+}
+
+export function timeoutError (timeoutMs: number, pending: string[], failures: CloudSecretsError[] = []): CloudSecretsError {
+  const list = pending.length > 0 ? pending.join(', ') : 'nothing (the deadline fired between steps)'
+  let summary = `fastify-cloud-secrets startup did not finish within ${timeoutMs} ms; still pending: ${list}`
+  if (failures.length > 0) summary += `\nAlready failed:\n${failures.map(formatFailure).join('\n')}`
+  return new CloudSecretsError('TIMEOUT', summary, {
+    pending,
+    errors: failures.length > 0 ? failures : undefined,
+    fix: 'the pending steps above did not answer: check that the endpoint is reachable from this host (a hung metadata/identity endpoint or firewall drop looks like this), or raise CLOUD_SECRETS_TIMEOUT_MS together with Fastify pluginTimeout'
+  })
+}
+
+function formatFailure (e: CloudSecretsError): string {
+  const head = e.alias !== undefined ? `${e.alias}` : e.check !== undefined ? `check "${e.check}"` : (e.provider ?? 'startup')
+  const provider = e.provider !== undefined && e.alias !== undefined ? ` (${e.provider})` : ''
+  const body = e.kind === 'LOAD_FAILED' ? e.summary : `${e.summary}\n      fix: ${e.fix.split('\n').join('\n      ')}`
+  return `  - ${head}${provider} ${e.code}: ${body}`
+}
+
+export function loadFailedError (failures: CloudSecretsError[]): CloudSecretsError {
+  const n = failures.length
+  return new CloudSecretsError('LOAD_FAILED', `fastify-cloud-secrets could not start: ${n} failure${n === 1 ? '' : 's'}:\n${failures.map(formatFailure).join('\n')}`, {
+    errors: failures,
+    fix: 'apply the fix listed under each failure above, then start again'
+  })
+}

@@ -1,0 +1,52 @@
+import type { CloudSecretsError } from '../errors.js'
+import type { Deadline } from '../deadline.js'
+import type { NormalizedConfig } from '../options.js'
+import type { SecretReference } from '../reference.js'
+import type { Identity, Logger, ProviderName } from '../types.js'
+
+/**
+ * The one small interface every cloud implements (src/providers/<cloud>/index.ts exports
+ * `createProvider`). The core drives it; it never sees an SDK.
+ */
+export interface Provider<Clients extends object = object> {
+  readonly name: ProviderName
+  /** find the credential, prove it yields a token, and say who we are */
+  resolveIdentity: (ctx: StepContext) => Promise<Identity>
+  /** acquire a token for each extra scope/audience (CLOUD_SECRETS_CHECK_SCOPES) */
+  checkScopes?: (scopes: readonly string[], ctx: StepContext) => Promise<void>
+  /** fetch every reference; never throws for a single secret: each alias gets an outcome */
+  loadSecrets: (refs: readonly SecretReference[], ctx: LoadContext) => Promise<Map<string, SecretOutcome>>
+  /** the object placed on app.cloud.<name> (credential, store client, client factory) */
+  clients: () => Clients
+  /** destroy everything this provider created, including requests still in flight */
+  close: () => Promise<void>
+}
+
+export interface ProviderInit {
+  config: NormalizedConfig
+  log: Logger
+  /** internal: identity fields forced by the testing export */
+  identityOverride?: Partial<Identity>
+}
+
+export type CreateProvider = (init: ProviderInit) => Promise<Provider>
+
+export interface StepContext {
+  readonly deadline: Deadline
+  readonly log: Logger
+  /**
+   * Runs one network step as pending step `label`, with bounded, jittered retries for errors
+   * `classify` marks retryable, all inside the startup deadline. `signal` aborts at the deadline.
+   */
+  retry: <T>(label: string, attempt: (signal: AbortSignal, n: number) => Promise<T>, classify: (err: unknown) => CloudSecretsError) => Promise<T>
+}
+
+export interface LoadContext extends StepContext {
+  readonly identity: Identity
+  /** bounded concurrency shared by all of this provider's calls */
+  limit: <T>(task: () => Promise<T>) => Promise<T>
+}
+
+export type SecretOutcome =
+  | { ok: true, value: string, version?: string, store: string, ms: number }
+  | { ok: false, error: CloudSecretsError }

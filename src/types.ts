@@ -1,0 +1,81 @@
+import type { FastifyBaseLogger } from 'fastify'
+
+export type ProviderName = 'aws' | 'gcp' | 'azure' | 'local'
+export type ProviderSetting = ProviderName | 'auto'
+export const PROVIDER_NAMES: readonly ProviderName[] = ['aws', 'gcp', 'azure', 'local']
+
+/** Who the process runs as. Never carries a token or a secret value. */
+export interface Identity {
+  provider: ProviderName
+  /** where the process runs: lambda, ecs, eks, ec2, cloud-run, gke, app-service, aks, vm, local, … */
+  platform: string
+  /** which credential source answered, e.g. aws:container, gcp:metadata, azure:cli, local */
+  source: string
+  /** STS caller ARN, service-account email, Entra object id (or undefined when it cannot be known) */
+  principal?: string
+  account?: string
+  project?: string
+  tenant?: string
+  region?: string
+  /** ISO-8601 expiry of the credential, when known */
+  expiresAt?: string
+  /** provider-specific facts (app id, managed identity kind, …) */
+  details?: Record<string, string | boolean | number | undefined>
+}
+
+/**
+ * Extend this interface to type `app.secrets`:
+ *
+ * ```ts
+ * declare module 'fastify-cloud-secrets' {
+ *   interface CloudSecrets { jwtKey: string; sentryDsn: string | undefined }
+ * }
+ * ```
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-empty-object-type
+export interface CloudSecrets {}
+
+export type SecretsRecord = keyof CloudSecrets extends never
+  ? Readonly<Record<string, string | undefined>>
+  : Readonly<CloudSecrets>
+
+/**
+ * Per-cloud handles placed on `app.cloud.<provider>` by each provider. Providers augment this
+ * interface from their own folder, so the core never names an SDK type.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-empty-object-type
+export interface CloudProviders {}
+
+export interface CloudContext extends Partial<CloudProviders> {
+  /** identity of the app's provider (the first provider when only explicit schemes are used) */
+  readonly identity: Identity
+  /** identity of every provider used by this app */
+  readonly identities: Readonly<Partial<Record<ProviderName, Identity>>>
+}
+
+export type CustomCheck = (cloud: CloudContext) => Promise<void> | void
+
+export interface CloudSecretsOptions {
+  /** `aws`, `gcp`, `azure`, `local` or `auto` (env CLOUD_SECRETS_PROVIDER) */
+  provider?: ProviderSetting
+  /** alias → reference (env CLOUD_SECRETS: `alias=reference` pairs, comma or newline separated) */
+  secrets?: Record<string, string>
+  /** deadline for the whole startup, ms (env CLOUD_SECRETS_TIMEOUT_MS); defaults to fit inside pluginTimeout */
+  timeoutMs?: number
+  aws?: { region?: string }
+  azure?: { vaultUrl?: string }
+  gcp?: { projectId?: string }
+  local?: { file?: string, values?: Record<string, string> }
+  checks?: {
+    /** extra token scopes/audiences to acquire at boot (env CLOUD_SECRETS_CHECK_SCOPES) */
+    scopes?: string[]
+    /** functions run at boot with the authenticated clients; a record names each check */
+    custom?: CustomCheck[] | Record<string, CustomCheck>
+  }
+  /** opt-in background refresh, ms (env CLOUD_SECRETS_REFRESH_MS); not implemented in this version */
+  refreshMs?: number
+  /** where env vars are read from; defaults to process.env */
+  env?: Record<string, string | undefined>
+}
+
+export type Logger = FastifyBaseLogger
