@@ -1,4 +1,4 @@
-import type { CloudSecretsError } from '../errors.js'
+import type { CloudSecretsError, CredentialAttempt } from '../errors.js'
 import type { Deadline } from '../deadline.js'
 import type { NormalizedConfig } from '../options.js'
 import type { SecretReference } from '../reference.js'
@@ -12,6 +12,8 @@ export interface Provider<Clients extends object = object> {
   readonly name: ProviderName
   /** find the credential, prove it yields a token, and say who we are */
   resolveIdentity: (ctx: StepContext) => Promise<Identity>
+  /** every credential source the last resolveIdentity tried, with its outcome (for `doctor`) */
+  attempts?: () => CredentialAttempt[]
   /** acquire a token for each extra scope/audience (CLOUD_SECRETS_CHECK_SCOPES) */
   checkScopes?: (scopes: readonly string[], ctx: StepContext) => Promise<void>
   /** fetch every reference; never throws for a single secret: each alias gets an outcome */

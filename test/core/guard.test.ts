@@ -29,3 +29,24 @@ test('the guard lets loopback connections through', async (t) => {
   })
   t.equal(data, 'hi')
 })
+
+test('FCS_TEST_REDIRECT sends a production hostname to a loopback fake over TLS trusted via FCS_TEST_CA_FILE', async (t) => {
+  const { testPki } = await import('../helpers/tls.js')
+  const https = await import('node:https')
+  const pki = testPki(['secretsmanager.us-east-1.amazonaws.com'])
+  const server = https.createServer({ key: pki.key, cert: pki.cert }, (req, res) => { res.end(`host=${req.headers.host}`) })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const port = (server.address() as net.AddressInfo).port
+  process.env.FCS_TEST_REDIRECT = `secretsmanager.us-east-1.amazonaws.com=127.0.0.1:${port}`
+  process.env.FCS_TEST_CA_FILE = pki.caFile
+  t.teardown(() => { delete process.env.FCS_TEST_REDIRECT; delete process.env.FCS_TEST_CA_FILE })
+  const body = await new Promise<string>((resolve, reject) => {
+    https.get('https://secretsmanager.us-east-1.amazonaws.com/', (res) => {
+      let buf = ''
+      res.on('data', (d) => { buf += String(d) })
+      res.on('end', () => resolve(buf))
+    }).on('error', reject)
+  })
+  t.equal(body, 'host=secretsmanager.us-east-1.amazonaws.com')
+})

@@ -2,10 +2,16 @@
 // 1. Refuses any TCP connection to a non-loopback address: an SDK that silently falls through to
 //    169.254.169.254, login.microsoftonline.com, oauth2.googleapis.com or sts.amazonaws.com makes
 //    the test process exit non-zero with the destination named on stderr.
-// 2. Sets hermetic defaults so no real credential, config file or cloud CLI login is ever read.
+// 2. Test-only production hostnames: FCS_TEST_REDIRECT="secretmanager.googleapis.com=127.0.0.1:4431,
+//    *.vault.azure.net=127.0.0.1:4432" makes those names resolve to a private loopback alias and
+//    every connection to it (any port) land on the given fake, so the SDKs run with their real
+//    hostnames and no endpoint override. FCS_TEST_CA_FILE adds a test CA to the default trust.
+//    Both are read at each connection, so a test may set them after its fake starts.
+// 3. Sets hermetic defaults so no real credential, config file or cloud CLI login is ever read.
 import dns from 'node:dns'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import net from 'node:net'
+import tls from 'node:tls'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -27,6 +33,55 @@ function refuse (socket, destination) {
   return socket
 }
 
+let redirectText
+let redirects = []
+function redirectTable () {
+  const text = process.env.FCS_TEST_REDIRECT ?? ''
+  if (text !== redirectText) {
+    redirectText = text
+    redirects = text.split(',').map((s) => s.trim()).filter(Boolean).map((entry, i) => {
+      const [pattern, target] = entry.split('=')
+      const [host, port] = target.split(':')
+      return { pattern: pattern.toLowerCase(), alias: `127.77.0.${i + 1}`, host, port: Number(port) }
+    })
+  }
+  return redirects
+}
+function redirectFor (hostname) {
+  const name = String(hostname).toLowerCase().replace(/\.$/, '')
+  return redirectTable().find((r) => r.pattern.startsWith('*.') ? name.endsWith(r.pattern.slice(1)) : name === r.pattern)
+}
+
+const lookup = dns.lookup
+dns.lookup = function redirectedLookup (hostname, options, callback) {
+  const r = redirectFor(hostname)
+  if (r === undefined) return lookup.apply(this, arguments)
+  if (typeof options === 'function') { callback = options; options = {} }
+  const all = typeof options === 'object' && options !== null && options.all === true
+  process.nextTick(() => all ? callback(null, [{ address: r.alias, family: 4 }]) : callback(null, r.alias, 4))
+}
+const lookupPromise = dns.promises.lookup
+dns.promises.lookup = async function redirectedLookupPromise (hostname, options) {
+  const r = redirectFor(hostname)
+  if (r === undefined) return lookupPromise.call(this, hostname, options)
+  return (typeof options === 'object' && options?.all === true) ? [{ address: r.alias, family: 4 }] : { address: r.alias, family: 4 }
+}
+
+let caText
+let caFile
+function testCa () {
+  const file = process.env.FCS_TEST_CA_FILE
+  if (!file) return undefined
+  if (file !== caFile) { caFile = file; caText = readFileSync(file, 'utf8') }
+  return caText
+}
+const createSecureContext = tls.createSecureContext
+tls.createSecureContext = function withTestCa (options = {}) {
+  const ca = testCa()
+  if (ca !== undefined && (options.ca === undefined || options.ca === null)) options = { ...options, ca: [...tls.rootCertificates, ca] }
+  return createSecureContext.call(this, options)
+}
+
 const connect = net.Socket.prototype.connect
 net.Socket.prototype.connect = function guardedConnect (...args) {
   let options = args[0]
@@ -35,7 +90,16 @@ net.Socket.prototype.connect = function guardedConnect (...args) {
     options = typeof options === 'number' || (typeof options === 'string' && /^\d+$/.test(options)) ? { port: options, host: args[1] } : { path: options }
   }
   if (options.path !== undefined && options.port === undefined) return connect.apply(this, args)
-  const host = options.host ?? 'localhost'
+  let host = options.host ?? 'localhost'
+  const byName = net.isIP(host) === 0 ? redirectFor(host) : redirectTable().find((r) => r.alias === host)
+  if (byName !== undefined) {
+    host = byName.host
+    const moved = { ...options, host: byName.host, port: byName.port }
+    delete moved.lookup
+    if (Array.isArray(args[0])) args[0][0] = moved
+    else args[0] = moved
+    options = moved
+  }
   if (net.isIP(host) !== 0) {
     if (!isLoopback(host)) return refuse(this, `${host}:${options.port}`)
     return connect.apply(this, args)
