@@ -14,6 +14,11 @@ export interface Provider<Clients extends object = object> {
   resolveIdentity: (ctx: StepContext) => Promise<Identity>
   /** every credential source the last resolveIdentity tried, with its outcome (for `doctor`) */
   attempts?: () => CredentialAttempt[]
+  /**
+   * the least-privilege grant that lets `identity` read `refs` (IAM policy JSON, gcloud or az
+   * commands…), for the `policy` command and ACCESS_DENIED fixes; pure, no network
+   */
+  grant?: (refs: readonly SecretReference[], identity: Identity) => GrantDocument[]
   /** acquire a token for each extra scope/audience (CLOUD_SECRETS_CHECK_SCOPES) */
   checkScopes?: (scopes: readonly string[], ctx: StepContext) => Promise<void>
   /** fetch every reference; never throws for a single secret: each alias gets an outcome */
@@ -52,3 +57,12 @@ export interface LoadContext extends StepContext {
 export type SecretOutcome =
   | { ok: true, value: string, version?: string, store: string, ms: number }
   | { ok: false, error: CloudSecretsError }
+
+/** One piece of a least-privilege grant, ready to paste. */
+export interface GrantDocument {
+  /** what it is, e.g. "IAM policy for arn:aws:sts::…:assumed-role/app/…" */
+  title: string
+  /** json (IAM policy), sh (CLI commands), bicep */
+  format: 'json' | 'sh' | 'bicep'
+  text: string
+}
