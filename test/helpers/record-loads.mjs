@@ -1,7 +1,6 @@
 // --import this to record every module the process loads (ESM and CommonJS), so a test or a
 // benchmark can tell which SDKs were imported. Read with globalThis.__loadedModules().
-import { register } from 'node:module'
-import { createRequire } from 'node:module'
+import Module, { register } from 'node:module'
 import { MessageChannel } from 'node:worker_threads'
 
 const seen = new Set()
@@ -10,8 +9,6 @@ port1.on('message', (url) => seen.add(url))
 port1.unref()
 register(new URL('./record-loads-hooks.mjs', import.meta.url), { data: { port: port2 }, transferList: [port2] })
 
-const require = createRequire(import.meta.url)
-const Module = require('node:module')
 const load = Module._load
 Module._load = function recordedLoad (request, parent, isMain) {
   try { seen.add(Module._resolveFilename(request, parent, isMain)) } catch {}
