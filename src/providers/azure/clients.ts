@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process'
+import type { AbortSignalLike } from '@azure/abort-controller'
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth'
 import type { HttpClient, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline'
 import type { SecretClient, SecretClientOptions } from '@azure/keyvault-secrets'
@@ -29,44 +30,54 @@ export interface AzureClients {
 }
 
 /**
- * An HttpClient for every SDK object we create: each request also aborts when the startup deadline
- * fires or the provider closes. The managed-identity and MSAL paths ignore `abortSignal`; this is
- * what lets a hung endpoint end (its socket destroyed) so the process can exit.
+ * Ties requests to the provider's lifetime: each one also aborts when the startup deadline fires or
+ * the provider closes. The SDK's managed-identity and MSAL paths ignore `abortSignal`; this is what
+ * lets a hung endpoint end (its socket destroyed) so the process can exit.
  */
-export class AbortableHttpClient implements HttpClient {
+export class RequestScope {
   private readonly closing = new AbortController()
   private startupSignal?: AbortSignal
-  readonly inFlight = new Set<AbortController>()
-
-  constructor (private readonly inner: HttpClient) {}
 
   /** requests made while `signal` is live also abort with it (the startup deadline) */
   bindStartup (signal: AbortSignal): void {
     this.startupSignal = signal
   }
 
-  async sendRequest (request: PipelineRequest): Promise<PipelineResponse> {
+  get closed (): boolean {
+    return this.closing.signal.aborted
+  }
+
+  /** a signal that aborts with `signal`, the startup deadline or close(); call release() when done */
+  link (signal?: AbortSignalLike): { signal: AbortSignal, release: () => void } {
     const controller = new AbortController()
-    const original = request.abortSignal
-    const signals = [original, this.closing.signal, this.startupSignal].filter((s): s is AbortSignal => s !== undefined)
+    const signals = [signal, this.closing.signal, this.startupSignal].filter((s): s is AbortSignalLike => s !== undefined)
     const abort = (): void => { controller.abort() }
     for (const s of signals) {
       if (s.aborted) abort()
       else s.addEventListener('abort', abort, { once: true })
     }
-    this.inFlight.add(controller)
-    request.abortSignal = controller.signal
-    try {
-      return await this.inner.sendRequest(request)
-    } finally {
-      request.abortSignal = original
-      this.inFlight.delete(controller)
-      for (const s of signals) s.removeEventListener('abort', abort)
-    }
+    return { signal: controller.signal, release: () => { for (const s of signals) s.removeEventListener('abort', abort) } }
   }
 
   close (): void {
     this.closing.abort()
+  }
+}
+
+/** An HttpClient for every SDK object we create, whose requests live inside a RequestScope. */
+export class AbortableHttpClient implements HttpClient {
+  constructor (private readonly inner: HttpClient, readonly scope: RequestScope) {}
+
+  async sendRequest (request: PipelineRequest): Promise<PipelineResponse> {
+    const original = request.abortSignal
+    const linked = this.scope.link(original)
+    request.abortSignal = linked.signal
+    try {
+      return await this.inner.sendRequest(request)
+    } finally {
+      request.abortSignal = original
+      linked.release()
+    }
   }
 }
 
@@ -77,6 +88,7 @@ export interface ClientsInit {
   defaultVaultUrl?: string
   identity: () => Identity
   children: Set<ChildProcess>
+  scope: RequestScope
 }
 
 export interface AzureClientsHandle {
@@ -97,7 +109,7 @@ export function secretClientOptions (httpClient: HttpClient): SecretClientOption
 }
 
 export function createClients (init: ClientsInit): AzureClientsHandle {
-  const httpClient = new AbortableHttpClient(init.pipelineSdk.createDefaultHttpClient())
+  const httpClient = new AbortableHttpClient(init.pipelineSdk.createDefaultHttpClient(), init.scope)
   const vaults = new Map<string, SecretClient>()
   const built = new Map<unknown, Map<string, unknown>>()
   let view: AzureClients | undefined
@@ -163,7 +175,7 @@ export function createClients (init: ClientsInit): AzureClientsHandle {
   }
 
   const close = async (): Promise<void> => {
-    httpClient.close()
+    init.scope.close()
     for (const child of init.children) killProcessTree(child)
     init.children.clear()
     const closing: Array<Promise<unknown>> = []

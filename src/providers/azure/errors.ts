@@ -142,13 +142,15 @@ export function classifyCredentialError (link: ChainLink, err: unknown): Credent
     } else {
       // the platform gave us an endpoint and it failed: a real problem, reported as TOKEN
       unavailable = false
-      reason = `the ${link.miKind === 'imds' ? 'IMDS' : 'managed identity'} endpoint failed${status !== undefined ? ` (HTTP ${status})` : network !== undefined ? ` (${network})` : ''}: ${firstLine(message)}`
+      reason = /answered/.test(message) ? firstLine(message) : `the ${link.miKind === 'imds' ? 'IMDS' : 'managed identity'} endpoint failed${network !== undefined ? ` (${network})` : ''}: ${firstLine(message)}`
     }
   } else if (unavailable) {
     reason = firstLine(message)
   } else {
-    const aadsts = /AADSTS\d+/.exec(message)?.[0]
-    reason = `${status !== undefined ? `HTTP ${status}` : network ?? 'error'}${aadsts !== undefined && !message.includes(aadsts) ? ` ${aadsts}` : ''}: ${firstLine(message)}`
+    // Entra's own sentence (AADSTS7000215: Invalid client secret…) says it best
+    const aadsts = /AADSTS\d+:[^\r\n]*/.exec(message)?.[0]?.split(/ Trace ID:| - Correlation ID:| - Timestamp:/)[0]
+    const where = status !== undefined ? `HTTP ${status}: ` : network !== undefined ? `${network}: ` : ''
+    reason = `${where}${aadsts !== undefined ? scrub(aadsts).slice(0, 400) : firstLine(message)}`
     if (retryable) stopsChain = true
   }
   const failure: CredentialFailure = { link, unavailable, stopsChain, reason, cause: err }

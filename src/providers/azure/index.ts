@@ -4,7 +4,7 @@ import { CloudSecretsError, type CredentialAttempt } from '../../errors.js'
 import { importSdk } from '../../sdk.js'
 import type { Identity } from '../../types.js'
 import type { CreateProvider, Provider, ProviderInit, StepContext } from '../types.js'
-import { createClients, type AzureClients } from './clients.js'
+import { RequestScope, createClients, type AzureClients } from './clients.js'
 import { classifyCredentialError, registerSensitive } from './errors.js'
 import { grantDocuments } from './grant.js'
 import { ARM_SCOPE, CliUnavailableError, buildChain, identityReport, walkChain, type ChainLink } from './identity.js'
@@ -34,6 +34,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   registerSensitive(env.AZURE_CLIENT_SECRET, env.IDENTITY_HEADER, env.MSI_SECRET, env.AZURE_CLIENT_CERTIFICATE_PASSWORD)
 
   const children = new Set<ChildProcess>()
+  const scope = new RequestScope()
   const refs = config.references.filter((r) => r.provider === 'azure')
   let selected: ChainLink | undefined
   let identity: Identity | undefined
@@ -52,13 +53,15 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     credential,
     defaultVaultUrl: config.azure.vaultUrl,
     identity: () => identity ?? { provider: 'azure', platform: 'unknown', source: 'unresolved' },
-    children
+    children,
+    scope
   })
   const links = buildChain({
     sdk: identitySdk,
     env,
     credentialOptions: { httpClient: handle.httpClient, retryOptions: { maxRetries: 0 } },
-    children
+    children,
+    scope
   })
 
   const bootScope = vaultScopes(refs, config.azure.vaultUrl)[0] ?? config.checks.scopes[0] ?? ARM_SCOPE
@@ -66,7 +69,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   return {
     name: 'azure',
     async resolveIdentity (ctx: StepContext): Promise<Identity> {
-      handle.httpClient.bindStartup(ctx.deadline.signal)
+      scope.bindStartup(ctx.deadline.signal)
       attempts = []
       const { link, token } = await walkChain(links, bootScope, ctx, attempts)
       selected = link
@@ -77,7 +80,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     attempts: () => attempts.map((a) => ({ ...a })),
     grant: (grantRefs, forIdentity) => grantDocuments(grantRefs, forIdentity, config.azure.vaultUrl),
     async checkScopes (scopes: readonly string[], ctx: StepContext): Promise<void> {
-      handle.httpClient.bindStartup(ctx.deadline.signal)
+      scope.bindStartup(ctx.deadline.signal)
       const link = selected as ChainLink
       const failures: string[] = []
       const causes: unknown[] = []
@@ -103,7 +106,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       })
     },
     loadSecrets: async (loadRefs, ctx) => {
-      handle.httpClient.bindStartup(ctx.deadline.signal)
+      scope.bindStartup(ctx.deadline.signal)
       return await loadSecrets(loadRefs, ctx, { secretClient: handle.secretClient, defaultVaultUrl: config.azure.vaultUrl })
     },
     clients: handle.clients,

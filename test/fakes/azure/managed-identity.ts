@@ -21,6 +21,8 @@ export class FakeAppServiceIdentity extends FakeServer {
   /** the value of IDENTITY_HEADER (a secret of the platform) */
   readonly header = randomBytes(16).toString('hex')
   readonly path = '/msi/token'
+  /** called with each resource a token is issued for */
+  onToken?: (resource: string) => void
   constructor (readonly tokens: TokenRegistry, readonly identities: ManagedIdentities) { super() }
 
   get endpoint (): string {
@@ -42,6 +44,7 @@ export class FakeAppServiceIdentity extends FakeServer {
     if (principal === undefined) {
       return json(res, 400, { statusCode: 400, message: 'No User Assigned or Delegated Managed Identity found for specified ClientId/ResourceId/PrincipalId.', correlationId: randomUUID() })
     }
+    this.onToken?.(resource)
     const { token, exp } = this.tokens.mint(principal, resource)
     json(res, 200, { access_token: token, expires_on: String(exp), resource, token_type: 'Bearer', client_id: principal.appid })
   }

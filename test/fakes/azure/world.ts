@@ -20,6 +20,8 @@ export interface AzureWorld {
   keyvault: FakeKeyVault
   appService: FakeAppServiceIdentity
   imds: FakeImds
+  /** IMDS of a machine with no managed identity ("Identity not found"), as a laptop's chain meets it */
+  imdsNoIdentity: FakeImds
   /** vault "myvault" (RBAC), reachable as https://myvault.vault.azure.net */
   vault: FakeVault
   /** FCS_TEST_REDIRECT / FCS_TEST_CA_FILE values that route production hosts to the fakes */
@@ -40,6 +42,7 @@ export async function startAzureWorld (): Promise<AzureWorld> {
   const keyvault = await new FakeKeyVault(tokens).start(pki)
   const appService = await new FakeAppServiceIdentity(tokens, identities).start()
   const imds = await new FakeImds(tokens, identities).start()
+  const imdsNoIdentity = await new FakeImds(tokens, {}).start()
   const vault = keyvault.vault('myvault', tenant)
   return {
     pki,
@@ -51,13 +54,14 @@ export async function startAzureWorld (): Promise<AzureWorld> {
     keyvault,
     appService,
     imds,
+    imdsNoIdentity,
     vault,
     redirectEnv: () => ({
       FCS_TEST_REDIRECT: `*.vault.azure.net=127.0.0.1:${keyvault.port},*.vault.azure.cn=127.0.0.1:${keyvault.port},*.vault.usgovcloudapi.net=127.0.0.1:${keyvault.port},login.microsoftonline.com=127.0.0.1:${entra.port}`,
       FCS_TEST_CA_FILE: pki.caFile
     }),
     close: async () => {
-      await Promise.all([entra.close(), keyvault.close(), appService.close(), imds.close()])
+      await Promise.all([entra.close(), keyvault.close(), appService.close(), imds.close(), imdsNoIdentity.close()])
     }
   }
 }
