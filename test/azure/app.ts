@@ -26,3 +26,8 @@ export async function startApp (t: Test, options: Record<string, unknown> = {}, 
     return { app, logs, error: err as Error & { code?: string }, ms: Date.now() - started }
   }
 }
+
+/** Imports the SDKs once, so the first startup of a file does not spend its deadline loading modules. */
+export async function warmUp (): Promise<void> {
+  await Promise.all([import('@azure/identity'), import('@azure/keyvault-secrets'), import('@azure/core-rest-pipeline')])
+}

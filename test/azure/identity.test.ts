@@ -6,10 +6,11 @@ import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import { startAzureWorld, randomPrincipal, fakeCli, azTokenOutput, azdTokenOutput } from '../fakes/azure/index.js'
 import { useEnv, pathWith } from './env.js'
-import { startApp } from './app.js'
+import { startApp, warmUp } from './app.js'
 import { randomSecret } from '../helpers/capture.js'
 
 test('identity paths (production host names, env vars only)', async (t) => {
+  await warmUp()
   const world = await startAzureWorld()
   t.teardown(world.close)
   const dbValue = randomSecret('db')

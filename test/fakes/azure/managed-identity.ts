@@ -23,6 +23,8 @@ export class FakeAppServiceIdentity extends FakeServer {
   readonly path = '/msi/token'
   /** called with each resource a token is issued for */
   onToken?: (resource: string) => void
+  /** resources this tenant does not have (400 AADSTS500011) */
+  readonly unknownResources = new Set<string>()
   constructor (readonly tokens: TokenRegistry, readonly identities: ManagedIdentities) { super() }
 
   get endpoint (): string {
@@ -45,6 +47,9 @@ export class FakeAppServiceIdentity extends FakeServer {
       return json(res, 400, { statusCode: 400, message: 'No User Assigned or Delegated Managed Identity found for specified ClientId/ResourceId/PrincipalId.', correlationId: randomUUID() })
     }
     this.onToken?.(resource)
+    if (this.unknownResources.has(resource)) {
+      return json(res, 400, { statusCode: 400, message: `AADSTS500011: The resource principal named ${resource} was not found in the tenant named ${principal.tid}. This can happen if the application has not been installed by the administrator of the tenant.`, correlationId: randomUUID() })
+    }
     const { token, exp } = this.tokens.mint(principal, resource)
     json(res, 200, { access_token: token, expires_on: String(exp), resource, token_type: 'Bearer', client_id: principal.appid })
   }
