@@ -101,7 +101,7 @@ test('a child process with a hung identity endpoint fails with TIMEOUT and exits
     'try {',
     '  await app.register(cloudSecrets)',
     '  await app.ready()',
-    "  console.log(JSON.stringify({ ok: true }))",
+    '  console.log(JSON.stringify({ ok: true }))',
     '} catch (err) {',
     '  console.log(JSON.stringify({ code: err.code, pending: err.pending, ms: Date.now() - started }))',
     '  await app.close()',
