@@ -121,3 +121,7 @@ test('credential failures: NO_CREDENTIALS vs TOKEN, DefaultAzureCredential stop 
     t.notMatch(check?.message, /storage/)
   })
 })
+
+test('nothing connected outside loopback', async (t) => {
+  t.same((globalThis as { __loopbackViolations?: string[] }).__loopbackViolations, [])
+})

@@ -162,3 +162,7 @@ test('identity paths (production host names, env vars only)', async (t) => {
     t.same([...new Set(resources)].sort(), ['https://database.windows.net', 'https://storage.azure.com'])
   })
 })
+
+test('nothing connected outside loopback', async (t) => {
+  t.same((globalThis as { __loopbackViolations?: string[] }).__loopbackViolations, [])
+})

@@ -144,3 +144,7 @@ test('Key Vault over TLS with challenge auth, at https://NAME.vault.azure.net', 
     t.ok(ms < 3000, `failed before the deadline (${ms} ms)`)
   })
 })
+
+test('nothing connected outside loopback', async (t) => {
+  t.same((globalThis as { __loopbackViolations?: string[] }).__loopbackViolations, [])
+})

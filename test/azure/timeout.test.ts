@@ -131,3 +131,7 @@ test('a child process with a hung identity endpoint fails with TIMEOUT and exits
     t.equal(code, 0, `${name}: the child exited by itself (after ${elapsed} ms)`)
   }
 })
+
+test('nothing connected outside loopback', async (t) => {
+  t.same((globalThis as { __loopbackViolations?: string[] }).__loopbackViolations, [])
+})
