@@ -29,5 +29,7 @@ export async function startApp (t: Test, options: Record<string, unknown> = {}, 
 
 /** Imports the SDKs once, so the first startup of a file does not spend its deadline loading modules. */
 export async function warmUp (): Promise<void> {
-  await Promise.all([import('@azure/identity'), import('@azure/keyvault-secrets'), import('@azure/core-rest-pipeline')])
+  // the provider's own modules too: under tap they are compiled on first import, which on a
+  // loaded 2-core machine can take longer than a short test deadline
+  await Promise.all([import('@azure/identity'), import('@azure/keyvault-secrets'), import('@azure/core-rest-pipeline'), import('../../src/providers/azure/index.js')])
 }
