@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify'
-import { mkdtempSync } from 'node:fs'
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
@@ -60,3 +60,12 @@ export async function start (t: Test, options: CloudSecretsOptions = {}, fastify
 }
 
 export const SA_EMAIL = 'app-runtime@demo-project.iam.gserviceaccount.com'
+
+/** A `gcloud` on PATH whose config-helper reports `project` (what a developer's gcloud config prints). */
+export function fakeGcloud (t: Test, project: string): void {
+  const dir = emptyDir()
+  const script = join(dir, 'gcloud')
+  writeFileSync(script, `#!/bin/sh\nif [ "$1 $2" = "config config-helper" ]; then\n  echo '{"configuration":{"active_configuration":"default","properties":{"core":{"account":"dev@example.com","project":"${project}"}}}}'\n  exit 0\nfi\nexit 1\n`)
+  chmodSync(script, 0o755)
+  withEnv(t, { PATH: `${dir}:${process.env.PATH ?? ''}` })
+}

@@ -7,12 +7,14 @@ import { join } from 'node:path'
 import type * as Gax from 'google-gax'
 import { CloudSecretsError, configError, type CredentialAttempt } from '../../errors.js'
 import type { Env } from '../../options.js'
+import { networkErrorCode } from '../../retry.js'
 import type { Identity, Logger } from '../../types.js'
 import type { StepContext } from '../types.js'
 import { classifyTokenError, LOGIN_FIX, safeText, sanitizeCause, tokenFix as tokenFixFor } from './errors.js'
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform'
 const DEFAULT_METADATA_HOST = '169.254.169.254'
+const SECRET_MANAGER_HOST = 'secretmanager.googleapis.com'
 /** how long the metadata-server probe may take when no platform marker says we are on Google Cloud */
 const METADATA_PING_MS = 3000
 /** bound on the best-effort tokeninfo lookup of a gcloud user's email */
@@ -364,22 +366,34 @@ export async function resolveGcpIdentity (deps: ResolveDeps, ctx: StepContext): 
     ? Promise.resolve(undefined)
     : ctx.retry(`identity: metadata server ${metadataCredential.baseUrl} (service-accounts/default/email)`, async () => await metadataCredential.metadata('instance/service-accounts/default/email'),
       (err) => classifyTokenError(err, { what: 'the metadata server\'s service account', source: 'gcp:metadata', endpoint: endpointOf(err, `${metadataCredential.baseUrl}/computeMetadata/v1/instance/service-accounts/default/email`) }))
-  const [, metadataEmail] = await Promise.all([
-    ctx.retry(tokenStep, async () => await authClient.getAccessToken(), (err) => classifyTokenError(err, {
-      what: describe.what,
-      source: credential.source,
-      principal: describe.principal,
-      endpoint: endpointOf(err, describe.endpoint)
-    })),
+  const selfSigned = credential.source === 'gcp:service-account-key'
+  const [selfSignedExpiry, metadataEmail] = await Promise.all([
+    ctx.retry(tokenStep, async () => {
+      if (!selfSigned) {
+        await authClient.getAccessToken()
+        return undefined
+      }
+      // a key signs its own JWTs (what the Secret Manager client sends): proving the key needs
+      // no token endpoint; Secret Manager then verifies the signature on the first call
+      const headers = await authClient.getRequestHeaders(`https://${SECRET_MANAGER_HOST}/`)
+      return jwtExpiry(headers.get('authorization'))
+    }, (err) => selfSigned && networkErrorCode(err) === undefined
+      ? new CloudSecretsError('TOKEN', `the service-account key ${credential.kind === 'file' ? credential.file : ''} cannot sign a JWT: ${safeText(err)}`, { provider: 'gcp', principal: describe.principal, cause: sanitizeCause(err), fix: tokenFixFor(credential.source) })
+      : classifyTokenError(err, {
+        what: describe.what,
+        source: credential.source,
+        principal: describe.principal,
+        endpoint: endpointOf(err, describe.endpoint)
+      })),
     principalFromMetadata
   ])
   const winner = deps.attempts.findIndex((a) => a.outcome === 'ok')
-  if (winner !== -1) deps.attempts[winner] = { ...deps.attempts[winner], reason: `${deps.attempts[winner].reason}; token obtained` }
+  if (winner !== -1) deps.attempts[winner] = { ...deps.attempts[winner], reason: `${deps.attempts[winner].reason}; ${selfSigned ? 'self-signed JWT' : 'token'} obtained` }
 
   let principal = describe.principal ?? metadataEmail
   if (credential.source === 'gcp:authorized-user') principal = await userEmail(authClient, ctx, deps.log)
 
-  const expiry = metadataCredential?.expiresAt ?? (authClient as { credentials?: { expiry_date?: number | null } }).credentials?.expiry_date ?? undefined
+  const expiry = selfSignedExpiry ?? metadataCredential?.expiresAt ?? (authClient as { credentials?: { expiry_date?: number | null } }).credentials?.expiry_date ?? undefined
   const { platform, details } = detectPlatform(env, credential.kind === 'metadata')
   const identity: Identity = {
     provider: 'gcp',
@@ -423,7 +437,7 @@ function describeCredential (credential: FoundCredential, subject: string | unde
   const target = impersonationTarget !== undefined ? decodeURIComponent(impersonationTarget) : undefined
   switch (credential.source) {
     case 'gcp:service-account-key':
-      return { principal: json.client_email, what: `service-account key ${file} (${json.client_email ?? 'no client_email'})`, tokenStep: `token for ${json.client_email ?? 'service account'} from oauth2.googleapis.com`, endpoint: 'https://oauth2.googleapis.com/token', impersonated: false }
+      return { principal: json.client_email, what: `service-account key ${file} (${json.client_email ?? 'no client_email'})`, tokenStep: `self-signed JWT for ${json.client_email ?? 'service account'}`, endpoint: 'https://oauth2.googleapis.com/token', impersonated: false }
     case 'gcp:authorized-user':
       return { what: `the gcloud application-default login in ${file}`, tokenStep: 'token refresh at oauth2.googleapis.com', endpoint: 'https://oauth2.googleapis.com/token', impersonated: false }
     case 'gcp:impersonated-service-account':
@@ -459,6 +473,17 @@ export async function readSubjectClaim (json: CredentialJson): Promise<string | 
     const token = field?.type === 'json' ? String((JSON.parse(text) as Record<string, unknown>)[field.subject_token_field_name ?? ''] ?? '') : text
     const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: unknown }
     return typeof payload.sub === 'string' && /^[\x21-\x7e]{1,256}$/.test(payload.sub) ? payload.sub : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The `exp` of a bearer JWT, in ms (decoded, not verified); the token itself is not kept. */
+function jwtExpiry (authorization: string | null): number | undefined {
+  const jwt = authorization?.replace(/^Bearer /, '') ?? ''
+  try {
+    const exp = (JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown }).exp
+    return typeof exp === 'number' ? exp * 1000 : undefined
   } catch {
     return undefined
   }
