@@ -35,7 +35,7 @@ export async function startGoogleApisFake (world: GcpWorld, tls: { key: string, 
         const auth = req.headers.authorization
         const token = auth?.startsWith('Bearer ') === true ? auth.slice(7) : (url.searchParams.get('access_token') ?? form.get('access_token') ?? '')
         const grant = world.tokens.get(token)
-        if (grant === undefined) return sendJson(res, 400, { error: 'invalid_token', error_description: 'Invalid Value' })
+        if (grant === undefined || world.tokeninfoDown) return sendJson(res, 400, { error: 'invalid_token', error_description: 'Invalid Value' })
         return sendJson(res, 200, {
           azp: 'fake-client',
           aud: 'fake-client',

@@ -66,6 +66,8 @@ export class GcpWorld {
   /** metadata server identity */
   metadataIdentity = { email: 'default-sa@demo-project.iam.gserviceaccount.com', projectId: 'demo-project' }
   tokenTtlSeconds = 3599
+  /** tokeninfo answers 400 for every token (the user's email stays unknown) */
+  tokeninfoDown = false
 
   readonly faults: { secretManager: SecretManagerFaults, metadata: HttpFaults, oauth: HttpFaults } = { secretManager: {}, metadata: {}, oauth: {} }
   readonly counters: Counters = { access: new Map(), hosts: [], authKinds: [], metadata: new Map(), oauthToken: 0, tokeninfo: 0, sts: 0, generateAccessToken: 0 }
@@ -150,6 +152,7 @@ export class GcpWorld {
     this.faults.secretManager = {}
     this.faults.metadata = {}
     this.faults.oauth = {}
+    this.tokeninfoDown = false
     this.counters.access.clear()
     this.counters.hosts.length = 0
     this.counters.authKinds.length = 0
