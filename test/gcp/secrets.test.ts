@@ -164,7 +164,7 @@ test('UNAVAILABLE / RESOURCE_EXHAUSTED until the deadline: the coded error insid
   const down = await keyApp(t, fakes, { db: 'db' }, deadline)
   t.ok(down.ms < deadline + 1000, `failed after ${Math.round(down.ms)} ms (deadline ${deadline} ms)`)
   const code = (down.error as Failure).code
-  t.ok(code === 'FST_CLOUD_SECRETS_LOAD_FAILED' || code === 'FST_CLOUD_SECRETS_TIMEOUT', code)
+  t.ok(code === 'FST_CLOUD_SECRETS_LOAD_FAILED' || code === 'FST_CLOUD_SECRETS_TIMEOUT', String(code))
   t.match(down.error?.message, /UNAVAILABLE|gRPC 14/)
   const calls = fakes.world.totalAccessCalls()
   t.ok(calls >= 2 && calls <= 6, `${calls} calls: retried by the plugin, bounded`)
