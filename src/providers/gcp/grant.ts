@@ -88,7 +88,7 @@ export function accessDeniedFix (where: SecretLocation, identity: Pick<Identity,
     `grant ${SECRET_ACCESSOR_ROLE} (permission ${ACCESS_PERMISSION}) on the secret to ${who.member}:`,
     `  ${secretGrantCommand(where, who.member)}`
   ]
-  if (who.placeholder && who.hint !== undefined) lines.push(`  (replace ${who.member.replace(/^[a-z]+:/, '')} with ${who.hint})`)
+  if (who.placeholder && who.hint !== undefined) lines.push(`  (replace ${who.member.replace(/^(user|serviceAccount):/, '')} with ${who.hint})`)
   lines.push(`  or, for every secret of the project: ${projectGrantCommand(where.project, who.member)}`)
   return lines.join('\n')
 }
@@ -110,7 +110,7 @@ export function grantDocuments (refs: readonly SecretReference[], identity: Pick
     locations.push(where)
   }
   if (locations.length === 0) return []
-  const note = who.placeholder && who.hint !== undefined ? `# replace ${who.member.replace(/^[a-z]+:/, '')} with ${who.hint}\n` : ''
+  const note = who.placeholder && who.hint !== undefined ? `# replace ${who.member.replace(/^(user|serviceAccount):/, '')} with ${who.hint}\n` : ''
   const projects = [...new Set(locations.map((l) => l.project))]
   return [
     {
