@@ -27,8 +27,8 @@ const SDK_PACKAGE = '@google-cloud/secret-manager'
  * package manager does not hoist google-gax).
  */
 async function importGax (): Promise<typeof Gax> {
-  const require = createRequire(import.meta.resolve(SDK_PACKAGE))
-  const mod = await import(pathToFileURL(require.resolve('google-gax')).href) as typeof Gax & { default?: typeof Gax }
+  const fromSdk = createRequire(createRequire(import.meta.url).resolve(SDK_PACKAGE))
+  const mod = await import(pathToFileURL(fromSdk.resolve('google-gax')).href) as typeof Gax & { default?: typeof Gax }
   return mod.GoogleAuth !== undefined ? mod : mod.default as typeof Gax
 }
 
