@@ -19,6 +19,13 @@ declare module '../../types.js' {
   }
 }
 
+function identityDetails (source: string, profile: string, roleArn: string | undefined): Identity['details'] {
+  const details: NonNullable<Identity['details']> = {}
+  if (source === 'aws:sso' || source === 'aws:profile' || source === 'aws:process') details.profile = profile
+  if (source === 'aws:web-identity' && roleArn !== undefined) details.roleArn = roleArn
+  return details
+}
+
 /** Timeouts of the plugin's own SDK clients; the startup deadline still bounds every call. */
 const CONNECT_TIMEOUT_MS = 3000
 const REQUEST_TIMEOUT_MS = 30_000
@@ -80,10 +87,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
         account: caller.Account ?? credentials.accountId,
         region,
         expiresAt: credentials.expiration?.toISOString(),
-        details: {
-          profile: ['aws:sso', 'aws:profile', 'aws:process'].includes(source) ? profile.name : undefined,
-          roleArn: source === 'aws:web-identity' ? env.AWS_ROLE_ARN : undefined
-        },
+        details: identityDetails(source, profile.name, env.AWS_ROLE_ARN),
         ...identityOverride
       }
       loaderClient = factory.own(new sm.SecretsManagerClient(sdkClientConfig()))
