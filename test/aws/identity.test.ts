@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { test } from 'tap'
+import { test, type Test } from 'tap'
 import { FakeContainerCredentials, FakeImds, startAwsFakes, type AwsFakes } from '../fakes/aws/index.js'
 import { assertNoLeak, errorText } from '../helpers/capture.js'
 import { loopbackViolations, setEnv, startApp, tempFiles } from './helpers.js'
@@ -17,7 +17,7 @@ test('setup', async () => {
 
 const secrets = { jwt: 'app/jwt', dbPassword: 'app/db#password' }
 
-async function expectLoaded (t: Parameters<Parameters<typeof test>[1]>[0], expected: { source: string, principal: string, platform?: string }): Promise<void> {
+async function expectLoaded (t: Test, expected: { source: string, principal: string, platform?: string }): Promise<void> {
   const { app, error, logs } = await startApp(t, { secrets })
   t.error(error, 'startup succeeds')
   if (error !== undefined) { t.comment(errorText(error)); return }
