@@ -42,11 +42,11 @@ export async function startApp (t: Test, options: CloudSecretsOptions & { retry?
   const app = Fastify({ logger: logs.logger, pluginTimeout: 20_000 })
   t.teardown(async () => { await app.close() })
   const { retry, ...rest } = options
-  await app.register(cloudSecrets, { provider: 'aws', timeoutMs: 5000, ...rest, [kInternal]: { retry: { baseDelayMs: 5, maxDelayMs: 40, ...retry } } } as CloudSecretsOptions)
-  app.get('/who', async (request) => ({ principal: request.cloud.identity.principal, same: request.cloud.aws === app.cloud.aws }))
   const started = Date.now()
   let error: Started['error']
   try {
+    await app.register(cloudSecrets, { provider: 'aws', timeoutMs: 5000, ...rest, [kInternal]: { retry: { baseDelayMs: 5, maxDelayMs: 40, ...retry } } } as CloudSecretsOptions)
+    app.get('/who', async (request) => ({ principal: request.cloud.identity.principal, same: request.cloud.aws === app.cloud.aws }))
     await app.ready()
   } catch (err) {
     error = err as Started['error']

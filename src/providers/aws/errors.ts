@@ -12,7 +12,7 @@ export const ACCESS_DENIED_NAMES = new Set(['AccessDeniedException', 'AccessDeni
 export const DECRYPT_NAMES = new Set(['DecryptionFailure'])
 export const THROTTLE_NAMES = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded', 'SlowDown'])
 export const SERVER_NAMES = new Set(['InternalServiceError', 'InternalServiceErrorException', 'InternalFailure', 'ServiceUnavailable', 'ServiceUnavailableException', 'InternalError'])
-export const TOKEN_NAMES = new Set(['UnrecognizedClientException', 'InvalidSignatureException', 'ExpiredTokenException', 'ExpiredToken', 'InvalidClientTokenId', 'SignatureDoesNotMatch', 'IncompleteSignature', 'InvalidIdentityToken', 'IDPRejectedClaim', 'IDPCommunicationError', 'UnauthorizedException', 'RegionDisabledException', 'MissingAuthenticationToken'])
+export const TOKEN_NAMES = new Set(['UnrecognizedClientException', 'InvalidSignatureException', 'ExpiredTokenException', 'ExpiredToken', 'InvalidClientTokenId', 'SignatureDoesNotMatch', 'IncompleteSignature', 'InvalidIdentityToken', 'InvalidIdentityTokenException', 'IDPRejectedClaim', 'IDPRejectedClaimException', 'IDPCommunicationError', 'IDPCommunicationErrorException', 'UnauthorizedException', 'RegionDisabledException', 'MissingAuthenticationToken'])
 const TIMEOUT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException'])
 
 /** What a call was doing, so the error can name the secret, the principal and the fix. */

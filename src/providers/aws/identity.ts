@@ -379,9 +379,15 @@ export class CredentialChain {
     }
     const where = `${primary.source} (${primary.endpoint ?? primary.reason})`
     const status = statusOf(real)
-    const network = networkErrorCode(real) ?? (name === 'TimeoutError' ? 'ETIMEDOUT' : undefined)
+    const network = networkErrorCode(real) ?? networkCodeIn(real) ?? (name === 'TimeoutError' ? 'ETIMEDOUT' : undefined)
     const details = { provider: 'aws' as const, attempts, cause: safeCause(real) }
-    if (ssoExpired(real) || TOKEN_NAMES.has(name) || ACCESS_DENIED_NAMES.has(name)) {
+    // providers that wrap a service error keep its name only as the message's prefix
+    const wrapped = /^([A-Za-z]+):/.exec(String((real as Error)?.message))?.[1] ?? ''
+    // a container / IMDS endpoint's own Code (e.g. AccessDenied for a bad authorization token)
+    // means no credentials here; an STS or SSO error code means a credential was refused
+    const endpoint = primary.source === 'aws:container' || primary.source === 'aws:imds'
+    const code = endpoint ? '' : String((real as { Code?: string })?.Code ?? '')
+    if (ssoExpired(real) || [name, wrapped, code].some((n) => TOKEN_NAMES.has(n) || ACCESS_DENIED_NAMES.has(n))) {
       return new CloudSecretsError('TOKEN', `AWS credentials were found via ${where} but no token could be obtained: ${reason}`, { ...details, fix: tokenFix(primary.source, this.profile.name) })
     }
     if (THROTTLE_NAMES.has(name)) {
@@ -405,6 +411,13 @@ function statusOf (err: unknown): number | undefined {
   const e = err as { statusCode?: number, $metadata?: { httpStatusCode?: number }, message?: string } | undefined
   const fromMessage = /status(?:\s*code)?:?\s*(\d{3})/i.exec(String(e?.message))?.[1]
   return e?.statusCode ?? e?.$metadata?.httpStatusCode ?? (fromMessage !== undefined ? Number(fromMessage) : undefined)
+}
+
+const NETWORK_IN_TEXT = /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE)\b/
+
+/** fromHttp wraps a network error into a message string only */
+function networkCodeIn (err: unknown): string | undefined {
+  return NETWORK_IN_TEXT.exec(String((err as Error)?.message))?.[1]
 }
 
 function ssoExpired (err: unknown): boolean {
