@@ -104,8 +104,8 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
     const ms = performance.now() - started
     const left = new Set(group)
     for (const value of out.SecretValues ?? []) {
-      const f = match(byId, value)
-      if (f === undefined || !left.has(f)) continue
+      const f = match(byId, left, value)
+      if (f === undefined) continue
       left.delete(f)
       settle(f, outcomeOf(value, f, callContext(f, GET_SECRET_VALUE), deps.region, ms))
     }
@@ -143,14 +143,17 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
   return outcomes
 }
 
-function match (byId: ReadonlyMap<string, Fetch>, value: SecretPayload): Fetch | undefined {
-  for (const candidate of [value.ARN, value.Name]) {
-    if (candidate !== undefined && byId.has(candidate)) return byId.get(candidate)
+/** The requested id a returned value answers (by ARN, name or partial ARN), among those not yet answered. */
+function match (byId: ReadonlyMap<string, Fetch>, left: ReadonlySet<Fetch>, value: SecretPayload): Fetch | undefined {
+  const open = (id: string | undefined): Fetch | undefined => {
+    const f = id === undefined ? undefined : byId.get(id)
+    return f !== undefined && left.has(f) ? f : undefined
   }
+  const direct = open(value.ARN) ?? open(value.Name)
+  if (direct !== undefined || value.ARN === undefined) return direct
   // a partial ARN (without the 6-character suffix) names the same secret
-  if (value.ARN !== undefined) {
-    for (const [id, f] of byId) if (id.startsWith('arn:') && value.ARN.startsWith(`${id}-`) && value.ARN.length === id.length + 7) return f
-  }
+  const arn = value.ARN
+  for (const [id, f] of byId) if (left.has(f) && id.startsWith('arn:') && arn.startsWith(`${id}-`) && arn.length === id.length + 7) return f
   return undefined
 }
 
