@@ -89,7 +89,7 @@ export function classifyProfile (settings: Record<string, string>): ProfileKind 
 
 /** Reads the profile the SDK will use (AWS_PROFILE or "default") from both shared files. */
 export function readProfile (env: Env, profile?: string): ProfileInfo {
-  const name = profile ?? env.AWS_PROFILE ?? env.AWS_DEFAULT_PROFILE ?? 'default'
+  const name = profile ?? env.AWS_PROFILE ?? 'default'
   const files = configFiles(env)
   const config = parseIni(readText(files.config) ?? '')
   const credentials = parseIni(readText(files.credentials) ?? '')
