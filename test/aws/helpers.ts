@@ -57,3 +57,8 @@ export async function startApp (t: Test, options: CloudSecretsOptions & { retry?
 export function loopbackViolations (): string[] {
   return (globalThis as { __loopbackViolations?: string[] }).__loopbackViolations ?? []
 }
+
+/** The first line of an error, for assertion messages. */
+export function brief (err: unknown): string {
+  return String((err as Error | undefined)?.message ?? 'no error').split('\n')[0].slice(0, 200)
+}

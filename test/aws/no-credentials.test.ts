@@ -9,7 +9,7 @@ import { createProvider } from '../../src/providers/aws/index.js'
 import type { CloudSecretsError } from '../../src/errors.js'
 import { FakeContainerCredentials, startAwsFakes, type AwsFakes } from '../fakes/aws/index.js'
 import { assertNoLeak, errorText } from '../helpers/capture.js'
-import { loopbackViolations, setEnv, startApp, tempFiles } from './helpers.js'
+import { brief, loopbackViolations, setEnv, startApp, tempFiles } from './helpers.js'
 
 const READ = ['secretsmanager:GetSecretValue', 'secretsmanager:BatchGetSecretValue']
 let fakes: AwsFakes
@@ -42,7 +42,7 @@ test('SSO profile without a login → TOKEN with `aws sso login --profile dev`',
   setEnv(t, { ...fakes.env, HOME: dir, AWS_PROFILE: 'dev', AWS_CONFIG_FILE: join(dir, 'config') })
   const { error } = await startApp(t, { secrets: { jwt: 'app/jwt' } })
   const err = error as CloudSecretsError
-  t.equal(err?.code, 'FST_CLOUD_SECRETS_TOKEN', errorText(err))
+  t.equal(err?.code, 'FST_CLOUD_SECRETS_TOKEN', brief(err))
   t.match(err.message, 'aws:sso')
   t.match(err.fix, 'aws sso login --profile dev')
   t.match(err.attempts?.find((a) => a.source === 'aws:sso'), { outcome: 'failed' })
@@ -57,7 +57,7 @@ test('SSO token rejected by the portal → TOKEN', async (t) => {
   setEnv(t, { ...fakes.env, HOME: home, AWS_PROFILE: 'dev', AWS_CONFIG_FILE: join(home, 'config') })
   const { error, logs } = await startApp(t, { secrets: { jwt: 'app/jwt' } })
   const err = error as CloudSecretsError
-  t.equal(err?.code, 'FST_CLOUD_SECRETS_TOKEN', errorText(err))
+  t.equal(err?.code, 'FST_CLOUD_SECRETS_TOKEN', brief(err))
   t.match(err.fix, 'aws sso login --profile dev')
   assertNoLeak(t, errorText(err) + logs.text(), [token], 'error and logs')
 })
@@ -69,7 +69,7 @@ test('container endpoint refuses the token (403) → NO_CREDENTIALS with the end
   setEnv(t, { ...fakes.env, AWS_CONTAINER_CREDENTIALS_FULL_URI: container.fullUri, AWS_CONTAINER_AUTHORIZATION_TOKEN: wrong })
   const { error, logs } = await startApp(t, { secrets: { jwt: 'app/jwt' } })
   const err = error as CloudSecretsError
-  t.equal(err?.code, 'FST_CLOUD_SECRETS_NO_CREDENTIALS', errorText(err))
+  t.equal(err?.code, 'FST_CLOUD_SECRETS_NO_CREDENTIALS', brief(err))
   t.match(err.message, /aws:container.*failed.*403/s, 'the real status, not "Could not load credentials from any providers"')
   t.match(err.message, 'Authorization token is missing or invalid')
   t.notMatch(err.summary, /Could not load credentials from any providers/)
@@ -84,7 +84,7 @@ test('container endpoint answers 500 → retried inside the deadline, then UNAVA
   setEnv(t, { ...fakes.env, AWS_CONTAINER_CREDENTIALS_FULL_URI: container.fullUri })
   const { error } = await startApp(t, { secrets: { jwt: 'app/jwt' }, retry: { maxAttempts: 3 } })
   const err = error as CloudSecretsError
-  t.equal(err?.code, 'FST_CLOUD_SECRETS_UNAVAILABLE', errorText(err))
+  t.equal(err?.code, 'FST_CLOUD_SECRETS_UNAVAILABLE', brief(err))
   t.match(err.message, /500/)
   t.ok(container.count('credentials') >= 3, `the endpoint was asked again (${container.count('credentials')} requests)`)
 })
@@ -108,7 +108,7 @@ test('container endpoint not listening → UNAVAILABLE naming the endpoint', asy
   setEnv(t, { ...fakes.env, AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://127.0.0.1:${port}/creds` })
   const { error } = await startApp(t, { secrets: { jwt: 'app/jwt' }, retry: { maxAttempts: 2 } })
   const err = error as CloudSecretsError
-  t.equal(err?.code, 'FST_CLOUD_SECRETS_UNAVAILABLE', errorText(err))
+  t.equal(err?.code, 'FST_CLOUD_SECRETS_UNAVAILABLE', brief(err))
   t.match(err.message, `http://127.0.0.1:${port}/creds`)
   t.match(err.fix, 'container credentials endpoint')
 })
@@ -120,7 +120,7 @@ test('IRSA with a rejected web identity token → TOKEN naming the trust policy'
   setEnv(t, { ...fakes.env, AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token'), AWS_ROLE_ARN: role.arn })
   const { error, logs } = await startApp(t, { secrets: { jwt: 'app/jwt' } })
   const err = error as CloudSecretsError
-  t.equal(err?.code, 'FST_CLOUD_SECRETS_TOKEN', errorText(err))
+  t.equal(err?.code, 'FST_CLOUD_SECRETS_TOKEN', brief(err))
   t.match(err.message, 'InvalidIdentityToken')
   t.match(err.message, role.arn)
   t.match(err.fix, 'trust policy')
@@ -133,7 +133,7 @@ test('expired env credentials → TOKEN at GetCallerIdentity', async (t) => {
   setEnv(t, { ...fakes.env, AWS_ACCESS_KEY_ID: keys.accessKeyId, AWS_SECRET_ACCESS_KEY: keys.secretAccessKey, AWS_SESSION_TOKEN: keys.sessionToken })
   const { error, logs } = await startApp(t, { secrets: { jwt: 'app/jwt' } })
   const err = error as CloudSecretsError
-  t.equal(err?.code, 'FST_CLOUD_SECRETS_TOKEN', errorText(err))
+  t.equal(err?.code, 'FST_CLOUD_SECRETS_TOKEN', brief(err))
   t.match(err.message, 'ExpiredToken')
   t.match(err.message, 'aws:env')
   t.match(err.fix, 'AWS_ACCESS_KEY_ID')

@@ -2,7 +2,7 @@ import { test, type Test } from 'tap'
 import type { CloudSecretsError } from '../../src/errors.js'
 import { startAwsFakes, type AwsFakes } from '../fakes/aws/index.js'
 import { assertNoLeak, errorText, randomSecret } from '../helpers/capture.js'
-import { loopbackViolations, setEnv, startApp } from './helpers.js'
+import { brief, loopbackViolations, setEnv, startApp } from './helpers.js'
 
 const USER = 'arn:aws:iam::123456789012:user/app'
 let fakes: AwsFakes
@@ -48,7 +48,7 @@ test('names, full and partial ARNs, versions, stages, binary and #json.key', asy
       cert: 'svc/cert'
     }
   })
-  t.error(error, errorText(error))
+  t.error(error, brief(error))
   t.equal(app.secrets.current, current)
   t.equal(app.secrets.previous, previous)
   t.equal(app.secrets.blue, previous)
@@ -71,6 +71,7 @@ test('25 secrets → 2 BatchGetSecretValue calls and no single call', async (t) 
     secrets[`s${i}`] = `bulk/s${i}`
   }
   as(t, READ_ALL)
+  fakes.sm.faults = { latencyMs: 30 }
   const { app, error } = await startApp(t, { secrets })
   t.error(error)
   t.equal(Object.keys(app.secrets).length, 25)
@@ -109,7 +110,7 @@ test('per-item Errors of a batch: every failure reported, the rest loaded', asyn
   as(t, ['secretsmanager:BatchGetSecretValue', 'secretsmanager:GetSecretValue:mix/ok', 'secretsmanager:GetSecretValue:mix/missing'])
   const { error, logs } = await startApp(t, { secrets: { ok: 'mix/ok', missing: 'mix/missing', forbidden: 'mix/forbidden', gone: 'mix/missing?optional' } })
   const err = error as CloudSecretsError
-  t.equal(err?.code, 'FST_CLOUD_SECRETS_LOAD_FAILED', errorText(err))
+  t.equal(err?.code, 'FST_CLOUD_SECRETS_LOAD_FAILED', brief(err))
   t.same(err.errors?.map((e) => `${e.alias}:${e.code}`).sort(), ['forbidden:FST_CLOUD_SECRETS_ACCESS_DENIED', 'missing:FST_CLOUD_SECRETS_NOT_FOUND'])
   t.equal(fakes.sm.count('BatchGetSecretValue'), 1)
   t.equal(fakes.sm.count('GetSecretValue'), 0, 'item errors are final, not retried singly')
@@ -145,7 +146,7 @@ test('DecryptionFailure → ACCESS_DENIED naming kms:Decrypt', async (t) => {
   as(t, ['secretsmanager:GetSecretValue'])
   const { error } = await startApp(t, { secrets: { k: 'kms/secret' } })
   const denied = (error as CloudSecretsError).errors?.[0] as CloudSecretsError
-  t.equal(denied?.code, 'FST_CLOUD_SECRETS_ACCESS_DENIED', errorText(error))
+  t.equal(denied?.code, 'FST_CLOUD_SECRETS_ACCESS_DENIED', brief(error))
   t.equal(denied.permission, 'kms:Decrypt')
   t.match(denied.message, 'kms:Decrypt')
   t.match(denied.fix, 'aws secretsmanager describe-secret --secret-id kms/secret --region us-east-1 --query KmsKeyId')
@@ -179,7 +180,7 @@ test('throttling until the attempts run out → THROTTLED', async (t) => {
   fakes.sm.faults = { throttles: 1000 }
   const { error } = await startApp(t, { secrets: { a: 'thr/a' }, retry: { maxAttempts: 3 } })
   const e = (error as CloudSecretsError).errors?.[0]
-  t.equal(e?.code, 'FST_CLOUD_SECRETS_THROTTLED', errorText(error))
+  t.equal(e?.code, 'FST_CLOUD_SECRETS_THROTTLED', brief(error))
   t.equal(fakes.sm.count('GetSecretValue'), 3)
 })
 
@@ -188,7 +189,7 @@ test('Retry-After beyond the deadline → THROTTLED at once, saying so', async (
   fakes.sm.faults = { throttles: 1000, retryAfter: '30' }
   const { error } = await startApp(t, { secrets: { a: 'thr/a' }, timeoutMs: 3000 })
   const e = (error as CloudSecretsError).errors?.[0]
-  t.equal(e?.code, 'FST_CLOUD_SECRETS_THROTTLED', errorText(error))
+  t.equal(e?.code, 'FST_CLOUD_SECRETS_THROTTLED', brief(error))
   t.match(e?.message, 'retry after 30 s')
   t.equal(fakes.sm.count('GetSecretValue'), 1)
 })
@@ -200,7 +201,8 @@ test('5xx until the attempts run out → UNAVAILABLE; a batch 5xx is retried as 
   fakes.sm.faults = { serverErrors: 1000 }
   const { error } = await startApp(t, { secrets: { a: 'five/a', b: 'five/b' }, retry: { maxAttempts: 2 } })
   const errors = (error as CloudSecretsError).errors ?? []
-  t.same(errors.map((e) => `${e.alias}:${e.code}`).sort(), ['a:FST_CLOUD_SECRETS_UNAVAILABLE', 'b:FST_CLOUD_SECRETS_UNAVAILABLE'], errorText(error))
+  t.same(errors.map((e) => `${e.alias}:${e.code}`).sort(), ['a:FST_CLOUD_SECRETS_UNAVAILABLE', 'b:FST_CLOUD_SECRETS_UNAVAILABLE'], brief(error))
+  t.match(errors.find((e) => e.alias === 'a')?.message, 'secretsmanager:BatchGetSecretValue on secrets "five/a", "five/b" failed')
   t.equal(fakes.sm.count('BatchGetSecretValue'), 2)
   t.equal(fakes.sm.count('GetSecretValue'), 0)
 })
@@ -210,7 +212,7 @@ test('credentials rejected by Secrets Manager → TOKEN', async (t) => {
   const keys = as(t, READ_ALL)
   const { error } = await startApp(t, { secrets: { a: 'tok/a' }, checks: { custom: { expireKeys: () => { fakes.world.expire(keys.accessKeyId) } } } })
   const e = (error as CloudSecretsError).errors?.[0]
-  t.equal(e?.code, 'FST_CLOUD_SECRETS_TOKEN', errorText(error))
+  t.equal(e?.code, 'FST_CLOUD_SECRETS_TOKEN', brief(error))
   t.match(e?.message, 'ExpiredTokenException')
   t.match(e?.fix, 'AWS_ACCESS_KEY_ID')
 })

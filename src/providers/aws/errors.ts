@@ -22,6 +22,8 @@ export interface AwsCallContext {
   identity: Pick<Identity, 'principal' | 'account' | 'region' | 'source'> & { details?: Identity['details'] }
   action: string
   secret?: string
+  /** the ids of a batch call */
+  batch?: readonly string[]
   version?: string
   stage?: string
   /** the AWS CLI profile in use, for `aws sso login --profile …` */
@@ -79,6 +81,7 @@ function retryAfterOf (err: unknown): number | undefined {
 }
 
 function describeSecret (ctx: AwsCallContext): string {
+  if (ctx.batch !== undefined && ctx.secret === undefined) return `secrets ${ctx.batch.map((id) => `"${id}"`).join(', ')}`
   if (ctx.secret === undefined) return 'Secrets Manager'
   const pin = ctx.version !== undefined ? ` version ${ctx.version}` : ctx.stage !== undefined ? ` stage ${ctx.stage}` : ''
   return `secret "${ctx.secret}"${pin}`

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import { subscribe } from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
 import type { ClientRequest } from 'node:http'
 import { homedir } from 'node:os'
@@ -195,45 +195,68 @@ export function detectPlatform (env: Env, source: AwsSource): string {
 
 const REQUEST_START = 'http.client.request.start'
 
-export class InFlightRequests {
-  private readonly context = new AsyncLocalStorage<Set<ClientRequest>>()
-  private readonly open = new Set<ClientRequest>()
-  private subscribed = false
-  private readonly onStart = (message: unknown): void => {
-    const owner = this.context.getStore()
-    if (owner === undefined) return
-    const request = (message as { request: ClientRequest }).request
-    owner.add(request)
-    this.open.add(request)
-    request.once('close', () => {
-      owner.delete(request)
-      this.open.delete(request)
-    })
-  }
+interface RequestScope {
+  owner: InFlightRequests
+  requests: Set<ClientRequest>
+  /** the step was aborted: a request started later in it (a chain falling through) dies at once */
+  ended?: string
+}
 
+// One subscriber for the process; it only looks at requests started inside a tracked step.
+const scopes = new AsyncLocalStorage<RequestScope>()
+let listening = false
+function onRequestStart (message: unknown): void {
+  const scope = scopes.getStore()
+  if (scope !== undefined) scope.owner.track(scope, (message as { request: ClientRequest }).request)
+}
+
+export class InFlightRequests {
+  private readonly open = new Set<ClientRequest>()
+  private closed = false
+
+  /** Runs `task`; every HTTP request it starts is destroyed when `signal` aborts or on close(). */
   async run<T>(signal: AbortSignal, task: () => Promise<T>): Promise<T> {
-    if (!this.subscribed) {
-      subscribe(REQUEST_START, this.onStart)
-      this.subscribed = true
+    if (!listening) {
+      subscribe(REQUEST_START, onRequestStart)
+      listening = true
     }
-    const mine = new Set<ClientRequest>()
-    const abort = (): void => { destroyAll(mine, 'the startup deadline passed') }
-    signal.addEventListener('abort', abort, { once: true })
+    const scope: RequestScope = { owner: this, requests: new Set() }
+    const abort = (): void => {
+      scope.ended = 'the startup deadline passed'
+      destroyAll(scope.requests, scope.ended)
+    }
+    if (signal.aborted) abort()
+    else signal.addEventListener('abort', abort, { once: true })
     try {
-      return await this.context.run(mine, task)
+      return await scopes.run(scope, task)
     } finally {
       signal.removeEventListener('abort', abort)
     }
+  }
+
+  /** @internal called by the channel subscriber */
+  track (scope: RequestScope, request: ClientRequest): void {
+    const ended = this.closed ? 'fastify-cloud-secrets closed' : scope.ended
+    if (ended !== undefined) {
+      process.nextTick(() => { destroyAll(new Set([request]), ended) })
+      return
+    }
+    scope.requests.add(request)
+    this.open.add(request)
+    request.once('close', () => {
+      scope.requests.delete(request)
+      this.open.delete(request)
+    })
   }
 
   get size (): number {
     return this.open.size
   }
 
+  /** Destroys every request still open, and any a tracked step starts from now on. */
   close (): void {
+    this.closed = true
     destroyAll(this.open, 'fastify-cloud-secrets closed')
-    if (this.subscribed) unsubscribe(REQUEST_START, this.onStart)
-    this.subscribed = false
   }
 }
 

@@ -83,14 +83,15 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
     if (deps.batch.denied) return group
     const started = performance.now()
     const byId = new Map(group.map((f) => [f.id, f]))
+    const batchContext = { ...callContext(undefined, BATCH_GET_SECRET_VALUE), batch: [...byId.keys()] }
     let out: SecretsManagerSdk.BatchGetSecretValueCommandOutput
     try {
       out = await ctx.retry(`secrets ${aliasesOf(group.flatMap((f) => f.refs))} (BatchGetSecretValue, ${group.length} ids)`, async (signal) =>
         await deps.client.send(new deps.sdk.BatchGetSecretValueCommand({ SecretIdList: [...byId.keys()] }), { abortSignal: signal }),
-      (err) => classifyAwsError(err, callContext(undefined, BATCH_GET_SECRET_VALUE)))
+      (err) => classifyAwsError(err, batchContext))
     } catch (err) {
       if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
-      const error = classifyAwsError(err, callContext(undefined, BATCH_GET_SECRET_VALUE))
+      const error = classifyAwsError(err, batchContext)
       if (error.kind === 'ACCESS_DENIED' && error.permission === BATCH_GET_SECRET_VALUE) {
         if (!deps.batch.denied) {
           deps.batch.denied = true
