@@ -217,6 +217,17 @@ test('credentials rejected by Secrets Manager → TOKEN', async (t) => {
   t.match(e?.fix, 'AWS_ACCESS_KEY_ID')
 })
 
+test('AWS_ENDPOINT_URL_SECRETS_MANAGER is honoured (the plugin sets no endpoint)', async (t) => {
+  fakes.world.putSecret('ep/a', 'ep-a-value-0123456')
+  as(t, READ_ALL)
+  const onlySts = fakes.redirect.split(',').filter((r) => !r.startsWith('secretsmanager.')).join(',')
+  setEnv(t, { FCS_TEST_REDIRECT: onlySts, AWS_ENDPOINT_URL_SECRETS_MANAGER: fakes.sm.url })
+  const { app, error } = await startApp(t, { secrets: { a: 'ep/a' } })
+  t.error(error, brief(error))
+  t.equal(app.secrets.a, 'ep-a-value-0123456')
+  t.equal(fakes.sm.count('GetSecretValue'), 1)
+})
+
 test('teardown', async (t) => {
   await fakes.close()
   t.same(loopbackViolations(), [], 'no connection left loopback')
