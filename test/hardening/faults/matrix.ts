@@ -67,6 +67,7 @@ export async function runMatrix<Target extends string> (t: Test, setup: MatrixSe
     t.ok(o !== undefined, `${name}: the child reported an outcome${o === undefined ? ` (stderr: ${r.stderr.slice(0, 400)})` : ''}`)
     if (o === undefined) continue
     const said = (o.text ?? '').split('\n').slice(0, 3).join(' | ').slice(0, 400)
+    t.comment(`${name}: ${o.ok ? 'ok' : `${o.code ?? '?'}${o.inner !== undefined ? ` [${o.inner.join()}]` : ''}`} after ${o.ms} ms, exit ${r.exitLagMs ?? '?'} ms later`)
     if ('ok' in c.expect) {
       t.ok(o.ok, `${name}: startup succeeds (got ${o.code ?? 'ok'}${o.inner !== undefined ? ` [${o.inner.join()}]` : ''} ${said})`)
       t.ok(o.ms < deadline, `${name}: within the ${deadline} ms deadline (${o.ms} ms)`)
