@@ -35,6 +35,11 @@ export class Deadline {
     return Math.max(0, this.at - this.now())
   }
 
+  /** the TIMEOUT error, once the deadline has fired */
+  get error (): CloudSecretsError {
+    return this.signal.reason as CloudSecretsError
+  }
+
   get isExpired (): boolean {
     return this.expired
   }
@@ -46,7 +51,7 @@ export class Deadline {
 
   /** Runs `task` as the pending step `label`; rejects with TIMEOUT when the deadline fires first. */
   async run<T>(label: string, task: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    if (this.expired) throw (this.signal.reason as CloudSecretsError)
+    if (this.expired) throw this.error
     this.pending.set(label, (this.pending.get(label) ?? 0) + 1)
     try {
       return await Promise.race([task(this.signal), this.expiry])

@@ -213,7 +213,7 @@ export async function diagnose (options: CloudSecretsOptions, { log, warnings = 
         timeout = err
       }
     }
-    if (timeout === undefined && deadline.isExpired) timeout = deadline.signal.reason as CloudSecretsError
+    if (timeout === undefined && deadline.isExpired) timeout = deadline.error
   } finally {
     onProgress('closing clients')
     await closeProviders(providers, log)

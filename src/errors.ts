@@ -100,19 +100,19 @@ export class CloudSecretsError extends Error {
   readonly code: ErrorCode
   readonly kind: ErrorKind
   readonly statusCode = 500
-  readonly provider?: ProviderName
-  readonly alias?: string
-  readonly secret?: string
-  readonly principal?: string
-  readonly permission?: string
+  declare readonly provider?: ProviderName
+  declare readonly alias?: string
+  declare readonly secret?: string
+  declare readonly principal?: string
+  declare readonly permission?: string
   readonly fix: string
   readonly retryable: boolean
-  readonly retryAfterMs?: number
-  readonly problems?: ConfigProblem[]
-  readonly errors?: CloudSecretsError[]
-  readonly pending?: string[]
-  readonly attempts?: CredentialAttempt[]
-  readonly check?: string
+  declare readonly retryAfterMs?: number
+  declare readonly problems?: ConfigProblem[]
+  declare readonly errors?: CloudSecretsError[]
+  declare readonly pending?: string[]
+  declare readonly attempts?: CredentialAttempt[]
+  declare readonly check?: string
   /** the message without the fix, for aggregated reports */
   readonly summary: string
 

@@ -45,7 +45,7 @@ const cloudSecrets: FastifyPluginAsync<CloudSecretsOptions> = async function clo
     const checkFailures = await runChecks(config, providers, cloud, deadline, log, retry)
     const loaded = await loadSecrets(config.references, providers, identities, deadline, log, { internal, retry })
     const failures = [...checkFailures, ...loaded.failures]
-    if (deadline.isExpired) throw deadline.signal.reason
+    if (deadline.isExpired) throw deadline.error
     if (failures.length > 0) throw loadFailedError(failures)
     decorate(app, createSecretsObject(loaded.values), cloud)
     registerOnClose(app, providers, log)

@@ -39,7 +39,7 @@ export async function withRetry<T> (
       return await deadline.run(label, (signal) => attempt(signal, n))
     } catch (err) {
       if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
-      if (deadline.isExpired) throw deadline.signal.reason as Error
+      if (deadline.isExpired) throw deadline.error
       error = err instanceof CloudSecretsError ? err : classify(err)
     }
     if (!error.retryable || n + 1 >= policy.maxAttempts) throw error

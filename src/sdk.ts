@@ -7,7 +7,10 @@ export async function importSdk<T> (provider: ProviderName, pkg: string): Promis
     return await import(pkg) as T
   } catch (err) {
     const code = (err as { code?: string }).code
-    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String((err as Error).message).includes(pkg)) {
+    const message = String((err as Error)?.message)
+    // some loaders (ts-node's ESM hook) rethrow without the code: fall back to the message
+    const notFound = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || /^Cannot find (?:package|module) /.test(message)
+    if (notFound && message.includes(pkg)) {
       throw sdkMissingError(provider, pkg, err)
     }
     throw err

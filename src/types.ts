@@ -32,7 +32,6 @@ export interface Identity {
  * }
  * ```
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-empty-object-type
 export interface CloudSecrets {}
 
 export type SecretsRecord = keyof CloudSecrets extends never
@@ -43,7 +42,6 @@ export type SecretsRecord = keyof CloudSecrets extends never
  * Per-cloud handles placed on `app.cloud.<provider>` by each provider. Providers augment this
  * interface from their own folder, so the core never names an SDK type.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-empty-object-type
 export interface CloudProviders {}
 
 export interface CloudContext extends Partial<CloudProviders> {

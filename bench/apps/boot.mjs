@@ -1,0 +1,29 @@
+// One app boot in its own process, for cold-start, memory and lazy-load measurements.
+// argv: mode (bare | plugin), then env decides the provider. Prints one JSON line.
+import { performance } from 'node:perf_hooks'
+const mode = process.argv[2] ?? 'plugin'
+const importStart = performance.now()
+const { default: Fastify } = await import('fastify')
+const { default: cloudSecrets } = await import('../../dist/index.js')
+const app = Fastify({ logger: false })
+const registerStart = performance.now()
+if (mode === 'plugin') await app.register(cloudSecrets)
+await app.ready()
+const readyAt = performance.now()
+const loaded = typeof globalThis.__loadedModules === 'function' ? globalThis.__loadedModules() : []
+const sdks = ['@aws-sdk/', '@azure/', '@google-cloud/', 'google-gax', 'google-auth-library']
+  .filter((prefix) => loaded.some((url) => url.includes(`/node_modules/${prefix}`)))
+global.gc?.()
+const result = {
+  mode,
+  provider: app.cloud?.identity.provider ?? 'none',
+  processStartToReadyMs: readyAt,
+  importMs: registerStart - importStart,
+  registerToReadyMs: readyAt - registerStart,
+  rssMb: process.memoryUsage().rss / 1024 / 1024,
+  heapUsedMb: process.memoryUsage().heapUsed / 1024 / 1024,
+  sdksLoaded: sdks,
+  secrets: app.secrets === undefined ? 0 : Object.keys(app.secrets).length
+}
+await app.close()
+process.stdout.write(JSON.stringify(result) + '\n')

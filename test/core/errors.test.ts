@@ -1,0 +1,50 @@
+import { test } from 'tap'
+import { readFileSync } from 'node:fs'
+import { CloudSecretsError, configError, ERROR_CATALOG, loadFailedError, sdkMissingError } from '../../src/errors.js'
+import { importSdk } from '../../src/sdk.js'
+
+test('the README error table lists every code of the catalog', (t) => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  for (const kind of Object.keys(ERROR_CATALOG)) {
+    t.match(readme, new RegExp(`\\| \`FST_CLOUD_SECRETS_${kind}\` \\|`), `README documents FST_CLOUD_SECRETS_${kind}`)
+  }
+  t.end()
+})
+
+test('every error ends with what to do next and keeps the cause', (t) => {
+  const cause = new Error('sdk said no')
+  for (const kind of Object.keys(ERROR_CATALOG) as Array<keyof typeof ERROR_CATALOG>) {
+    const err = new CloudSecretsError(kind, 'something happened', { cause })
+    t.equal(err.code, `FST_CLOUD_SECRETS_${kind}`)
+    t.match(err.message, /\nFix: \S.+$/)
+    t.equal(err.cause, cause)
+    t.equal(err.statusCode, 500)
+  }
+  const aliased = new CloudSecretsError('NOT_FOUND', 'gone', { provider: 'aws', secret: 'x' }).forAlias('a')
+  t.equal(aliased.alias, 'a')
+  t.equal(aliased.secret, 'x')
+  t.equal(aliased.forAlias('a'), aliased)
+  t.match(JSON.parse(JSON.stringify(aliased)), { code: 'FST_CLOUD_SECRETS_NOT_FOUND', alias: 'a', provider: 'aws' })
+  t.end()
+})
+
+test('config and aggregate errors list every item', (t) => {
+  const err = configError([{ source: 'CLOUD_SECRETS', alias: 'a', position: 3, message: 'bad' }, { source: 'AWS_REGION', message: 'worse' }])
+  t.match(err.message, /2 problems/)
+  t.match(err.message, /CLOUD_SECRETS, alias "a", position 3: bad/)
+  t.match(err.message, /AWS_REGION: worse/)
+  const agg = loadFailedError([new CloudSecretsError('THROTTLED', 't', { alias: 'x', provider: 'gcp' }), new CloudSecretsError('NOT_FOUND', 'n', { alias: 'y', provider: 'gcp' })])
+  t.match(agg.message, /2 failures/)
+  t.equal(agg.errors?.length, 2)
+  t.end()
+})
+
+test('a missing SDK is SDK_MISSING with the npm i command', async (t) => {
+  const err = await importSdk('aws', '@aws-sdk/not-installed-package').catch((e: unknown) => e) as CloudSecretsError
+  t.equal(err.code, 'FST_CLOUD_SECRETS_SDK_MISSING')
+  t.match(err.message, /npm i @aws-sdk\/client-secrets-manager/)
+  t.ok(err.cause)
+  t.match(sdkMissingError('gcp', '@google-cloud/secret-manager').message, /npm i @google-cloud\/secret-manager/)
+  const mod = await importSdk<{ default: unknown }>('local', 'fastify-plugin')
+  t.ok(mod.default, 'an installed package loads')
+})

@@ -1,0 +1,195 @@
+import { test } from 'tap'
+import Fastify from 'fastify'
+import fp from 'fastify-plugin'
+import { inspect } from 'node:util'
+import cloudSecrets, { CloudSecretsError } from '../../src/index.js'
+import { assertNoLeak, captureLogs, errorText, randomSecret } from '../helpers/capture.js'
+
+test('loads values through provider local: plain, #json.key, ?optional; later plugins see them', async (t) => {
+  const jwtKey = randomSecret()
+  const password = randomSecret()
+  const logs = captureLogs()
+  const app = Fastify({ logger: logs.logger })
+  t.teardown(() => app.close())
+  await app.register(cloudSecrets, {
+    provider: 'local',
+    secrets: { jwtKey: 'jwt', dbPassword: 'db#creds.password', dbPort: 'db#port', sentry: 'sentry-dsn?optional' },
+    local: { values: { jwt: jwtKey, db: JSON.stringify({ creds: { password }, port: 5432 }) } }
+  })
+  let seenInOptions: string | undefined
+  await app.register(fp(async (_instance, opts: { key?: string }) => { seenInOptions = opts.key }), { key: app.secrets.jwtKey })
+  await app.ready()
+
+  t.equal(app.secrets.jwtKey, jwtKey)
+  t.equal(app.secrets.dbPassword, password)
+  t.equal(app.secrets.dbPort, '5432', 'non-string JSON values become strings')
+  t.equal(app.secrets.sentry, undefined)
+  t.ok(Object.hasOwn(app.secrets, 'sentry'), 'an absent optional secret is an own key with undefined')
+  t.equal(seenInOptions, jwtKey, 'a plugin registered after it gets the value in its options')
+  t.same(Object.keys(app.secrets), ['jwtKey', 'dbPassword', 'dbPort', 'sentry'], 'configured order')
+  t.ok(Object.isFrozen(app.secrets))
+  t.same(JSON.parse(JSON.stringify(app.secrets)), { jwtKey: '[redacted]', dbPassword: '[redacted]', dbPort: '[redacted]' })
+  t.equal(inspect(app.secrets), 'CloudSecrets { jwtKey: [redacted], dbPassword: [redacted], dbPort: [redacted], sentry: undefined }')
+  t.equal(`${app.secrets as unknown as string}`, '[CloudSecrets]')
+
+  const records = logs.records()
+  const info = records.filter((r) => r.msg === 'cloud secrets loaded')
+  t.equal(info.length, 1, 'one info line at startup')
+  t.match(info[0], { level: 30, provider: 'local', platform: 'local', source: 'local', secrets: 4 })
+  t.type(info[0].ms, 'number')
+  t.equal(records.filter((r) => r.msg === 'cloud secrets: secret loaded').length, 3, 'debug line per loaded secret')
+  t.match(records.find((r) => r.level === 40), { alias: 'sentry', code: 'FST_CLOUD_SECRETS_NOT_FOUND' }, 'warn for the absent optional secret')
+
+  app.log.info({ secrets: app.secrets, cloud: app.cloud }, 'the app logs the objects by mistake')
+  assertNoLeak(t, logs.text() + inspect(app.cloud, { depth: 10 }) + JSON.stringify(app.cloud), [jwtKey, password])
+})
+
+test('app.cloud carries the identity; request.cloud is the same object through a getter', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(cloudSecrets, { provider: 'local', secrets: {} })
+  const seen: unknown[] = []
+  app.get('/', async (request) => { seen.push(request.cloud); return request.cloud.identity })
+  await app.ready()
+  t.same(app.cloud.identity, { provider: 'local', platform: 'local', source: 'local' })
+  t.same(app.cloud.identities, { local: { provider: 'local', platform: 'local', source: 'local' } })
+  t.ok(app.cloud.local, 'per-provider handles')
+  const res = await app.inject('/')
+  t.equal(res.json().provider, 'local')
+  await app.inject('/')
+  t.equal(seen[0], app.cloud, 'request.cloud is app.cloud')
+  t.equal(seen[1], seen[0], 'no per-request allocation')
+  t.same(JSON.parse(JSON.stringify(app.cloud)), { identity: app.cloud.identity, identities: app.cloud.identities })
+})
+
+test('every failed secret of one startup is reported together in LOAD_FAILED', async (t) => {
+  const present = randomSecret()
+  const logs = captureLogs()
+  const app = Fastify({ logger: logs.logger })
+  t.teardown(() => app.close())
+  app.register(cloudSecrets, {
+    provider: 'local',
+    secrets: { a: 'missing-one', b: 'missing-two', c: 'present#nokey', d: 'notjson#k', ok: 'present' },
+    local: { values: { present: JSON.stringify({ x: present }), notjson: present } }
+  })
+  const err = await app.ready().then(() => undefined, (e: unknown) => e) as CloudSecretsError
+  t.ok(err instanceof CloudSecretsError)
+  t.equal(err.code, 'FST_CLOUD_SECRETS_LOAD_FAILED')
+  t.same(err.errors?.map((e) => [e.alias, e.code]), [
+    ['a', 'FST_CLOUD_SECRETS_NOT_FOUND'], ['b', 'FST_CLOUD_SECRETS_NOT_FOUND'], ['c', 'FST_CLOUD_SECRETS_NOT_FOUND'], ['d', 'FST_CLOUD_SECRETS_NOT_FOUND']
+  ])
+  for (const alias of ['a', 'b', 'c', 'd']) t.match(err.message, new RegExp(`- ${alias} \\(local\\) FST_CLOUD_SECRETS_NOT_FOUND`))
+  t.match(err.message, /is not a JSON object/)
+  t.match(err.message, /has no JSON key "nokey"/)
+  t.match(err.message, /\nFix: .+$/, 'the message ends with what to do next')
+  assertNoLeak(t, errorText(err) + logs.text(), [present])
+})
+
+test('custom checks run at boot with the clients; a failing check fails startup with its name', async (t) => {
+  let received: unknown
+  const ok = Fastify()
+  t.teardown(() => ok.close())
+  await ok.register(cloudSecrets, { provider: 'local', checks: { custom: [async function canReachDb (cloud) { received = cloud.identity }] } })
+  t.same(received, { provider: 'local', platform: 'local', source: 'local' })
+
+  const bad = Fastify()
+  t.teardown(() => bad.close())
+  bad.register(cloudSecrets, {
+    provider: 'local',
+    secrets: { missing: 'nope' },
+    checks: { custom: { 'sql token': async () => { throw new Error('login failed for user') }, fine: () => {} } }
+  })
+  const err = await bad.ready().then(() => undefined, (e: unknown) => e) as CloudSecretsError
+  t.equal(err.code, 'FST_CLOUD_SECRETS_LOAD_FAILED', 'check failures and secret failures are reported together')
+  t.same(err.errors?.map((e) => e.code), ['FST_CLOUD_SECRETS_CHECK_FAILED', 'FST_CLOUD_SECRETS_NOT_FOUND'])
+  t.equal(err.errors?.[0].check, 'sql token')
+  t.match(err.message, /check "sql token" FST_CLOUD_SECRETS_CHECK_FAILED: startup check "sql token" failed: login failed for user/)
+
+  const anon = Fastify()
+  t.teardown(() => anon.close())
+  anon.register(cloudSecrets, { provider: 'local', checks: { custom: [() => { throw new CloudSecretsError('ACCESS_DENIED', 'no access to the queue') }] } })
+  const err2 = await anon.ready().then(() => undefined, (e: unknown) => e) as CloudSecretsError
+  t.equal(err2.errors?.[0].code, 'FST_CLOUD_SECRETS_ACCESS_DENIED', 'a coded error from a check keeps its code')
+  t.equal(err2.errors?.[0].check, 'check #1')
+})
+
+test('a hung step surfaces as FST_CLOUD_SECRETS_TIMEOUT naming what was pending, never FST_ERR_PLUGIN_TIMEOUT', async (t) => {
+  const app = Fastify({ pluginTimeout: 600 })
+  t.teardown(() => app.close())
+  app.register(cloudSecrets, { provider: 'local', checks: { custom: { 'hangs forever': async () => await new Promise(() => {}) } } })
+  const started = Date.now()
+  const err = await app.ready().then(() => undefined, (e: unknown) => e) as CloudSecretsError
+  const elapsed = Date.now() - started
+  t.equal(err.code, 'FST_CLOUD_SECRETS_TIMEOUT')
+  t.same(err.pending, ['check "hangs forever"'])
+  t.match(err.message, /did not finish within 480 ms; still pending: check "hangs forever"/)
+  t.ok(elapsed < 600, 'the default deadline fits inside pluginTimeout')
+})
+
+test('invalid config fails before anything runs, every problem listed', async (t) => {
+  let ran = false
+  const app = Fastify({ pluginTimeout: 5000 })
+  t.teardown(() => app.close())
+  app.register(cloudSecrets, {
+    provider: 'local',
+    timeoutMs: 9000,
+    secrets: { ok: 'x', 'bad alias': 'y', s: 'name?stage=AWSPREVIOUS' },
+    checks: { custom: [async () => { ran = true }] },
+    // @ts-expect-error unknown option
+    secretz: {}
+  })
+  const err = await app.ready().then(() => undefined, (e: unknown) => e) as CloudSecretsError
+  t.equal(err.code, 'FST_CLOUD_SECRETS_CONFIG')
+  t.equal(err.problems?.length, 4)
+  t.match(err.message, /options\.secretz: unknown option/)
+  t.match(err.message, /must be below Fastify's pluginTimeout \(5000 ms\)/)
+  t.match(err.message, /alias "bad alias"/)
+  t.match(err.message, /stage= is an AWS version stage/)
+  t.notOk(ran, 'no check ran')
+})
+
+test('checks.scopes are only for azure and gcp; refreshMs warns that it is not implemented', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.register(cloudSecrets, { provider: 'local', checks: { scopes: ['https://database.windows.net/.default'] } })
+  const err = await app.ready().then(() => undefined, (e: unknown) => e) as CloudSecretsError
+  t.equal(err.code, 'FST_CLOUD_SECRETS_CONFIG')
+  t.match(err.message, /token scopes are checked on azure and gcp/)
+
+  const logs = captureLogs()
+  const app2 = Fastify({ logger: logs.logger })
+  t.teardown(() => app2.close())
+  await app2.register(cloudSecrets, { provider: 'local', env: { CLOUD_SECRETS_REFRESH_MS: '60000' } })
+  t.match(logs.records().find((r) => r.level === 40), { refreshMs: 60000, msg: /not supported in this version/ })
+})
+
+test('configured from env vars only, including the local file', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const dir = mkdtempSync(join(tmpdir(), 'fcs-env-'))
+  const value = randomSecret()
+  writeFileSync(join(dir, 'values.env'), `# dummy values\nAPI_KEY=${value}\nexport DB='{"user":"app"}'\n`)
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(cloudSecrets, { env: { CLOUD_SECRETS_LOCAL_FILE: join(dir, 'values.env'), CLOUD_SECRETS: 'apiKey=API_KEY,\n dbUser = DB#user , ' } })
+  t.equal(app.secrets.apiKey, value)
+  t.equal(app.secrets.dbUser, 'app')
+  t.equal(app.cloud.identity.provider, 'local', 'auto picks local when only local values are configured')
+})
+
+test('provider auto without any marker is a CONFIG error listing the choices', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.register(cloudSecrets, { env: { CLOUD_SECRETS: 'a=b' } })
+  const err = await app.ready().then(() => undefined, (e: unknown) => e) as CloudSecretsError
+  t.equal(err.code, 'FST_CLOUD_SECRETS_CONFIG')
+  t.match(err.message, /one of aws, gcp, azure, local/)
+})
+
+test('onClose closes the providers it created', async (t) => {
+  const app = Fastify()
+  await app.register(cloudSecrets, { provider: 'local', secrets: {} })
+  await app.close()
+  t.pass('closed without error')
+})
