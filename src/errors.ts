@@ -178,15 +178,30 @@ export function isCloudSecretsError (err: unknown): err is CloudSecretsError {
   return err instanceof CloudSecretsError
 }
 
+/**
+ * Config text is echoed into messages that end up in terminals and log viewers: control
+ * characters (ANSI escapes, CR), line separators and bidi overrides are shown escaped, so a
+ * hostile env var can neither forge log lines nor hide text.
+ */
+export function printable (text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
 function formatProblem (p: ConfigProblem): string {
   const where = [p.source, p.alias !== undefined ? `alias "${p.alias}"` : undefined, p.position !== undefined ? `position ${p.position}` : undefined]
     .filter(Boolean).join(', ')
-  return `  - ${where}: ${p.message}`
+  return printable(`  - ${where}: ${p.message}`)
 }
+
+/** a config of thousands of bad entries lists this many in the message; `problems` keeps all */
+const LISTED_PROBLEMS = 100
 
 export function configError (problems: ConfigProblem[]): CloudSecretsError {
   const n = problems.length
-  return new CloudSecretsError('CONFIG', `Invalid fastify-cloud-secrets configuration (${n} problem${n === 1 ? '' : 's'}):\n${problems.map(formatProblem).join('\n')}`, {
+  const listed = problems.slice(0, LISTED_PROBLEMS).map(formatProblem)
+  if (n > LISTED_PROBLEMS) listed.push(`  … and ${n - LISTED_PROBLEMS} more (err.problems lists all ${n})`)
+  return new CloudSecretsError('CONFIG', `Invalid fastify-cloud-secrets configuration (${n} problem${n === 1 ? '' : 's'}):\n${listed.join('\n')}`, {
     problems,
     fix: 'correct the options or env vars listed above; no network call was made'
   })

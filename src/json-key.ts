@@ -19,6 +19,9 @@ export function extractKey (text: string, path: readonly string[]): KeyResult {
   }
   if (node === null || node === undefined) return { ok: false, reason: 'missing' }
   if (typeof node === 'string') return { ok: true, value: node }
-  if (typeof node === 'object') return { ok: true, value: JSON.stringify(node) }
+  if (typeof node === 'object') {
+    // V8 parses deeper nesting than it can stringify back (RangeError): report, never throw
+    try { return { ok: true, value: JSON.stringify(node) } } catch { return { ok: false, reason: 'not-json' } }
+  }
   return { ok: true, value: String(node) }
 }

@@ -39,18 +39,30 @@ export function detectProviders (env: Env): Array<{ provider: ProviderName, mark
   return found
 }
 
+/** env vars the core reads; in options.env each must be a string when set */
+const ENV_NAMES = ['CLOUD_SECRETS_PROVIDER', 'CLOUD_SECRETS', 'CLOUD_SECRETS_TIMEOUT_MS', 'CLOUD_SECRETS_REFRESH_MS', 'AWS_REGION', 'AWS_DEFAULT_REGION',
+  'AZURE_KEYVAULT_URL', 'GOOGLE_CLOUD_PROJECT', 'GCLOUD_PROJECT', 'GCP_PROJECT', 'CLOUD_SECRETS_LOCAL_FILE', 'CLOUD_SECRETS_CHECK_SCOPES',
+  ...Object.values(PLATFORM_MARKERS).flat()]
+
 const KNOWN_OPTIONS = new Set(['provider', 'secrets', 'timeoutMs', 'aws', 'azure', 'gcp', 'local', 'checks', 'refreshMs', 'env'])
 const MAX_TIMEOUT_MS = 15 * 60 * 1000
 const MAX_SECRETS = 1000
 /** used when Fastify's pluginTimeout is disabled (0) */
 const DEFAULT_TIMEOUT_MS = 10_000
 
-function nonEmpty (value: string | undefined): value is string {
-  return value !== undefined && value.trim().length > 0
+function nonEmpty (value: unknown): value is string {
+  return typeof value === 'string' && value.trim().length > 0
 }
 
 function isRecord (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** an object literal (or JSON.parse result): a Map or class instance would silently yield no keys */
+function isPlainObject (value: unknown): value is Record<string, unknown> {
+  if (!isRecord(value)) return false
+  const proto: unknown = Object.getPrototypeOf(value)
+  return proto === null || proto === Object.prototype
 }
 
 /** Default deadline: leave Fastify's own plugin timer room to never fire first. */
@@ -68,9 +80,36 @@ export function normalizeOptions (options: CloudSecretsOptions, fastify: { plugi
     throw configError([{ source: 'options', message: 'plugin options must be an object' }])
   }
   for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) add(`options.${key}`, `unknown option; known options: ${[...KNOWN_OPTIONS].join(', ')}`)
+    if (!KNOWN_OPTIONS.has(key)) add(`options.${clip(key)}`, `unknown option; known options: ${[...KNOWN_OPTIONS].join(', ')}`)
   }
-  const env: Env = options.env ?? process.env
+  // plain JavaScript callers can pass anything: a wrong type is a listed problem, never a TypeError
+  // (and never a number where a path is expected: fs would read that file descriptor)
+  const envInput: unknown = options.env
+  let env: Env = process.env
+  if (envInput !== undefined) {
+    if (isRecord(envInput)) env = envInput as Env
+    else { add('options.env', 'must be an object of env var name → string'); env = {} }
+  }
+  for (const name of ENV_NAMES) {
+    if (env[name] !== undefined && typeof env[name] !== 'string') add(`options.env.${name}`, 'must be a string')
+  }
+  const section = (name: 'aws' | 'azure' | 'gcp' | 'local' | 'checks'): Record<string, unknown> => {
+    const value: unknown = options[name]
+    if (value === undefined) return {}
+    if (!isRecord(value)) { add(`options.${name}`, 'must be an object'); return {} }
+    return value
+  }
+  const text = (name: string, value: unknown): string | undefined => {
+    if (value === undefined || typeof value === 'string') return value
+    add(`options.${name}`, 'must be a string')
+    return undefined
+  }
+  const localOptions = section('local')
+  const checksOptions = section('checks')
+  const regionOption = text('aws.region', section('aws').region)
+  const vaultUrlOption = text('azure.vaultUrl', section('azure').vaultUrl)
+  const projectIdOption = text('gcp.projectId', section('gcp').projectId)
+  const localFileOption = text('local.file', localOptions.file)
 
   // numbers
   const timeoutMs = readNumber('timeoutMs', options.timeoutMs, 'CLOUD_SECRETS_TIMEOUT_MS', env, add, { min: 1, max: MAX_TIMEOUT_MS })
@@ -100,7 +139,7 @@ export function normalizeOptions (options: CloudSecretsOptions, fastify: { plugi
       providerChosenBy = `auto (${detected[0].marker} is set)`
     } else if (detected.length > 1) {
       providerUnresolved = `provider auto found markers of several clouds (${detected.map((d) => `${d.marker} → ${d.provider}`).join(', ')}); set CLOUD_SECRETS_PROVIDER to one of aws, gcp, azure, local`
-    } else if (options.local?.values !== undefined || nonEmpty(options.local?.file) || nonEmpty(env.CLOUD_SECRETS_LOCAL_FILE)) {
+    } else if (localOptions.values !== undefined || nonEmpty(localFileOption) || nonEmpty(env.CLOUD_SECRETS_LOCAL_FILE)) {
       provider = 'local'
       providerChosenBy = 'auto (local values are configured)'
     } else {
@@ -109,7 +148,7 @@ export function normalizeOptions (options: CloudSecretsOptions, fastify: { plugi
   } else if ((PROVIDER_NAMES as readonly string[]).includes(providerSetting)) {
     provider = providerSetting as ProviderName
   } else {
-    add(providerSource, `"${String(providerSetting)}" is not a provider; choose one of aws, gcp, azure, local, auto`)
+    add(providerSource, `${shown(providerSetting)} is not a provider; choose one of aws, gcp, azure, local, auto`)
   }
 
   // secrets
@@ -127,17 +166,17 @@ export function normalizeOptions (options: CloudSecretsOptions, fastify: { plugi
   }
   const secretsInput: unknown = options.secrets
   if (secretsInput !== undefined) {
-    if (!isRecord(secretsInput)) {
+    if (!isPlainObject(secretsInput)) {
       add('options.secrets', 'must be an object mapping alias → reference')
     } else {
-      for (const alias of Object.keys(secretsInput)) take(alias, secretsInput[alias], `options.secrets.${alias}`, undefined, 0)
+      for (const alias of Object.keys(secretsInput)) take(alias, secretsInput[alias], `options.secrets.${clip(alias)}`, undefined, 0)
     }
-  } else if (env.CLOUD_SECRETS !== undefined) {
+  } else if (typeof env.CLOUD_SECRETS === 'string') {
     const split = splitSecretsEnv(env.CLOUD_SECRETS)
     problems.push(...split.problems)
     for (const entry of split.entries) take(entry.alias, entry.reference, 'CLOUD_SECRETS', entry.aliasPosition, entry.referenceOffset)
   }
-  if (seen.size > MAX_SECRETS) add('secrets', `at most ${MAX_SECRETS} secrets can be configured (${seen.size} given)`)
+  if (seen.size > MAX_SECRETS) add(secretsInput !== undefined ? 'options.secrets' : 'CLOUD_SECRETS', `at most ${MAX_SECRETS} secrets can be configured (${seen.size} given)`)
 
   const references: SecretReference[] = []
   const needsAppProvider = parsed.filter((p) => p.ref.provider === undefined)
@@ -153,13 +192,13 @@ export function normalizeOptions (options: CloudSecretsOptions, fastify: { plugi
   }
 
   // per-cloud settings
-  const region = options.aws?.region ?? firstNonEmpty(env, 'AWS_REGION', 'AWS_DEFAULT_REGION')
-  if (region !== undefined && !/^[a-z]{2}(?:-[a-z]+)+-\d+$/.test(region)) add(options.aws?.region !== undefined ? 'options.aws.region' : 'AWS_REGION', `"${region.slice(0, 40)}" is not an AWS region (e.g. eu-west-1)`)
+  const region = regionOption ?? firstNonEmpty(env, 'AWS_REGION', 'AWS_DEFAULT_REGION')
+  if (region !== undefined && !/^[a-z]{2}(?:-[a-z]+)+-\d+$/.test(region)) add(regionOption !== undefined ? 'options.aws.region' : env.AWS_REGION !== undefined ? 'AWS_REGION' : 'AWS_DEFAULT_REGION', `"${region.slice(0, 40)}" is not an AWS region (e.g. eu-west-1)`)
 
-  const vaultUrl = options.azure?.vaultUrl ?? (nonEmpty(env.AZURE_KEYVAULT_URL) ? env.AZURE_KEYVAULT_URL.trim() : undefined)
+  const vaultUrl = vaultUrlOption ?? (nonEmpty(env.AZURE_KEYVAULT_URL) ? env.AZURE_KEYVAULT_URL.trim() : undefined)
   let normalizedVault: string | undefined
   if (vaultUrl !== undefined) {
-    const source = options.azure?.vaultUrl !== undefined ? 'options.azure.vaultUrl' : 'AZURE_KEYVAULT_URL'
+    const source = vaultUrlOption !== undefined ? 'options.azure.vaultUrl' : 'AZURE_KEYVAULT_URL'
     let url: URL | undefined
     try { url = new URL(vaultUrl) } catch { add(source, 'not a URL; expected https://VAULT-NAME.vault.azure.net') }
     if (url !== undefined) {
@@ -172,35 +211,39 @@ export function normalizeOptions (options: CloudSecretsOptions, fastify: { plugi
     add('AZURE_KEYVAULT_URL', 'short Key Vault secret names need the default vault: set AZURE_KEYVAULT_URL=https://VAULT-NAME.vault.azure.net or use full secret URLs')
   }
 
-  const projectId = options.gcp?.projectId ?? firstNonEmpty(env, 'GOOGLE_CLOUD_PROJECT', 'GCLOUD_PROJECT', 'GCP_PROJECT')
+  const projectId = projectIdOption ?? firstNonEmpty(env, 'GOOGLE_CLOUD_PROJECT', 'GCLOUD_PROJECT', 'GCP_PROJECT')
   if (projectId !== undefined && !/^(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[a-z0-9.-]+:[a-z][a-z0-9-]{4,28}[a-z0-9]|\d+)$/.test(projectId)) {
-    add(options.gcp?.projectId !== undefined ? 'options.gcp.projectId' : 'GOOGLE_CLOUD_PROJECT', `"${projectId.slice(0, 40)}" is not a GCP project id`)
+    add(projectIdOption !== undefined ? 'options.gcp.projectId' : ['GOOGLE_CLOUD_PROJECT', 'GCLOUD_PROJECT', 'GCP_PROJECT'].find((name) => nonEmpty(env[name])) ?? 'GOOGLE_CLOUD_PROJECT', `"${projectId.slice(0, 40)}" is not a GCP project id`)
   }
 
-  const localFile = options.local?.file ?? (nonEmpty(env.CLOUD_SECRETS_LOCAL_FILE) ? env.CLOUD_SECRETS_LOCAL_FILE.trim() : undefined)
-  const localValues = options.local?.values
+  const localFile = localFileOption ?? (nonEmpty(env.CLOUD_SECRETS_LOCAL_FILE) ? env.CLOUD_SECRETS_LOCAL_FILE.trim() : undefined)
+  const localValues = localOptions.values as Record<string, string> | undefined
   const localInput: unknown = localValues
   if (localInput !== undefined) {
-    if (!isRecord(localInput)) add('options.local.values', 'must be an object of name → string value')
+    if (!isPlainObject(localInput)) add('options.local.values', 'must be an object of name → string value')
     else {
       for (const name of Object.keys(localInput)) {
-        if (typeof localInput[name] !== 'string') add(`options.local.values.${name}`, 'must be a string')
+        if (typeof localInput[name] !== 'string') add(`options.local.values.${clip(name)}`, 'must be a string')
       }
     }
   }
 
   // checks
   const scopes: string[] = []
-  const scopesInput = options.checks?.scopes ?? (nonEmpty(env.CLOUD_SECRETS_CHECK_SCOPES) ? env.CLOUD_SECRETS_CHECK_SCOPES.split(/[\s,]+/).filter((s) => s.length > 0) : [])
+  const scopesInput = checksOptions.scopes ?? (nonEmpty(env.CLOUD_SECRETS_CHECK_SCOPES) ? env.CLOUD_SECRETS_CHECK_SCOPES.split(/[\s,]+/).filter((s) => s.length > 0) : [])
   if (!Array.isArray(scopesInput)) add('options.checks.scopes', 'must be an array of scope strings')
   else {
     for (const scope of scopesInput) {
-      if (typeof scope !== 'string' || !/^[\x21-\x7e]{1,512}$/.test(scope)) add(options.checks?.scopes !== undefined ? 'options.checks.scopes' : 'CLOUD_SECRETS_CHECK_SCOPES', `"${String(scope).slice(0, 60)}" is not a scope (printable, no spaces)`)
+      if (typeof scope !== 'string' || !/^[\x21-\x7e]{1,512}$/.test(scope)) add(checksOptions.scopes !== undefined ? 'options.checks.scopes' : 'CLOUD_SECRETS_CHECK_SCOPES', `${shown(scope)} is not a scope (printable, no spaces)`)
       else scopes.push(scope)
     }
   }
+  if (scopes.length > 0 && provider !== 'azure' && provider !== 'gcp') {
+    // reported here, with every other problem, rather than after the config was accepted
+    add(checksOptions.scopes !== undefined ? 'options.checks.scopes' : 'CLOUD_SECRETS_CHECK_SCOPES', `token scopes are checked on azure and gcp; provider ${provider ?? 'auto'} has none`)
+  }
   const custom: Array<{ name: string, fn: CustomCheck }> = []
-  const customInput: unknown = options.checks?.custom
+  const customInput: unknown = checksOptions.custom
   if (Array.isArray(customInput)) {
     customInput.forEach((fn: unknown, i) => {
       if (typeof fn !== 'function') add(`options.checks.custom[${i}]`, 'must be a function')
@@ -208,7 +251,7 @@ export function normalizeOptions (options: CloudSecretsOptions, fastify: { plugi
     })
   } else if (isRecord(customInput)) {
     for (const [name, fn] of Object.entries(customInput)) {
-      if (typeof fn !== 'function') add(`options.checks.custom.${name}`, 'must be a function')
+      if (typeof fn !== 'function') add(`options.checks.custom.${clip(name)}`, 'must be a function')
       else custom.push({ name, fn: fn as CustomCheck })
     }
   } else if (customInput !== undefined) {
@@ -235,6 +278,16 @@ export function normalizeOptions (options: CloudSecretsOptions, fastify: { plugi
     refreshMs,
     env
   })
+}
+
+/** a wrong value echoed in a problem: short, and never String() of an object (null-prototype objects throw) */
+function shown (value: unknown): string {
+  return typeof value === 'string' ? `"${value.slice(0, 60)}"` : `a value of type ${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value}`
+}
+
+/** an option key or alias echoed in a problem's source, kept short */
+function clip (name: string): string {
+  return name.length > 64 ? `${name.slice(0, 64)}…` : name
 }
 
 function firstNonEmpty (env: Env, ...names: string[]): string | undefined {

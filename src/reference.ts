@@ -32,9 +32,13 @@ export interface ParsedReference {
 export const RESERVED_ALIASES = new Set(['__proto__', 'prototype', 'constructor', 'toJSON', 'then'])
 const ALIAS = /^[A-Za-z_$][A-Za-z0-9_$-]{0,127}$/
 
+/** how much of an invalid alias a problem repeats (a pasted blob must not become a megabyte error) */
+const ALIAS_ECHO = 64
+
 export function aliasProblem (alias: string, source: string, position?: number): ConfigProblem | undefined {
   if (!ALIAS.test(alias)) {
-    return { source, alias, position, message: 'an alias must start with a letter, _ or $ and contain only letters, digits, _, $ or - (at most 128 characters)' }
+    const shown = alias.length > ALIAS_ECHO ? `${alias.slice(0, ALIAS_ECHO)}…` : alias
+    return { source, alias: shown, position, message: 'an alias must start with a letter, _ or $ and contain only letters, digits, _, $ or - (at most 128 characters)' }
   }
   if (RESERVED_ALIASES.has(alias)) {
     return { source, alias, position, message: `"${alias}" is reserved and cannot be an alias; choose another name` }
@@ -52,7 +56,9 @@ const PARAM_VALUE = /^[A-Za-z0-9_.:+@/-]{1,256}$/
  */
 export function parseReference (alias: string, text: string, source: string, offset = 0): { ref?: ParsedReference, problems: ConfigProblem[] } {
   const problems: ConfigProblem[] = []
-  const at = (index: number): number => offset + index + 1
+  // a position always names a character the user wrote: past-the-end indexes (an empty id after
+  // "aws://", a trailing "#" or "?") point at the last character instead
+  const at = (index: number): number => offset + Math.max(0, Math.min(index, text.length - 1)) + 1
   const problem = (index: number, message: string): void => { problems.push({ source, alias, position: at(index), message }) }
 
   if (text.length === 0) {
@@ -95,7 +101,8 @@ export function parseReference (alias: string, text: string, source: string, off
     let pos = 0
     for (const segment of key) {
       if (segment.length === 0) {
-        problem(keyStart + pos, 'empty segment in the JSON key path (write #a.b.c)')
+        // point at the "#" or "." in front of the missing segment
+        problem(keyStart + pos - 1, 'empty segment in the JSON key path (write #a.b.c)')
         break
       }
       pos += segment.length + 1
@@ -130,7 +137,7 @@ export function parseReference (alias: string, text: string, source: string, off
           stage = value
         }
       } else if (name.length === 0) {
-        problem(pos, 'empty parameter (check for a stray ? or &)')
+        problem(pos - 1, 'empty parameter (check for a stray ? or &)')
       } else {
         problem(pos, `unknown parameter "${name}"; allowed: version=, stage=, optional`)
       }
@@ -262,7 +269,9 @@ export function splitSecretsEnv (text: string, source = 'CLOUD_SECRETS'): { entr
     const alias = body.slice(0, eq).trimEnd()
     const afterEq = body.slice(eq + 1)
     const refLead = afterEq.length - afterEq.trimStart().length
-    entries.push({ alias, reference: afterEq.trim(), aliasPosition: start + 1, referenceOffset: start + eq + 1 + refLead })
+    const reference = afterEq.trim()
+    // an empty reference is reported at its "=" (there is no character of its own to point at)
+    entries.push({ alias, reference, aliasPosition: start + 1, referenceOffset: reference.length === 0 ? start + eq : start + eq + 1 + refLead })
   }
   return { entries, problems }
 }

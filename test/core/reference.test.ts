@@ -43,7 +43,7 @@ test('every problem names source, alias and 1-based position in what was written
   t.same(list, [
     'CLOUD_SECRETS||44|"noeq" is not alias=reference',
     'CLOUD_SECRETS|bad|16|a reference cannot contain white space or control characters',
-    'CLOUD_SECRETS|bad|40|empty segment in the JSON key path (write #a.b.c)',
+    'CLOUD_SECRETS|bad|39|empty segment in the JSON key path (write #a.b.c)',
     'CLOUD_SECRETS|bad|14|use either version= or stage=, not both',
     'CLOUD_SECRETS|dup|57|the alias is defined twice'
   ])

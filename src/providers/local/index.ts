@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { extname } from 'node:path'
 import { parseEnv } from 'node:util'
 import { CloudSecretsError, configError } from '../../errors.js'
@@ -54,13 +54,23 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   }
 }
 
+/** a values file is a handful of secrets; anything bigger is a wrong path (a log, a disk image) */
+export const MAX_VALUES_FILE_BYTES = 4 * 1024 * 1024
+
 async function readValuesFile (file: string): Promise<Array<[string, string]>> {
+  const problem = (message: string): CloudSecretsError => configError([{ source: 'CLOUD_SECRETS_LOCAL_FILE', message }])
   let text: string
   try {
+    // look at what the path is before reading: /dev/zero or a FIFO would never end
+    const info = await stat(file)
+    if (!info.isFile()) throw problem(`${file} is not a regular file`)
+    if (info.size > MAX_VALUES_FILE_BYTES) throw problem(`${file} is larger than ${MAX_VALUES_FILE_BYTES} bytes; a values file holds a few secrets`)
     text = await readFile(file, 'utf8')
   } catch (err) {
-    throw configError([{ source: 'CLOUD_SECRETS_LOCAL_FILE', message: `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})` }])
+    if (err instanceof CloudSecretsError) throw err
+    throw problem(`cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
   }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1) // a UTF-8 BOM (Windows editors) is not part of the content
   const json = extname(file).toLowerCase() === '.json' || (extname(file) === '' && text.trimStart().startsWith('{'))
   if (!json) return Object.entries(parseEnv(text)) as Array<[string, string]>
   let parsed: unknown
@@ -68,11 +78,22 @@ async function readValuesFile (file: string): Promise<Array<[string, string]>> {
     parsed = JSON.parse(text)
   } catch {
     // V8's parse message quotes the file's text, i.e. secret values: say only that it failed
-    throw configError([{ source: 'CLOUD_SECRETS_LOCAL_FILE', message: `${file} is not valid JSON` }])
+    throw problem(`${file} is not valid JSON`)
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw configError([{ source: 'CLOUD_SECRETS_LOCAL_FILE', message: `${file} must hold a JSON object of name → value` }])
+    throw problem(`${file} must hold a JSON object of name → value`)
   }
   // nested objects stay JSON text, so `name#a.b` works as it does against a cloud store
-  return Object.entries(parsed).map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)])
+  const entries: Array<[string, string]> = []
+  for (const [name, value] of Object.entries(parsed)) {
+    if (typeof value === 'string') { entries.push([name, value]); continue }
+    let serialized: string
+    try {
+      serialized = JSON.stringify(value)
+    } catch {
+      throw problem(`the value of "${name.slice(0, 64)}" in ${file} is nested too deeply`)
+    }
+    entries.push([name, serialized])
+  }
+  return entries
 }
