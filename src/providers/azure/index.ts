@@ -1,7 +1,115 @@
-import { CloudSecretsError } from '../../errors.js'
-import type { CreateProvider } from '../types.js'
+import type { ChildProcess } from 'node:child_process'
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth'
+import { CloudSecretsError, type CredentialAttempt } from '../../errors.js'
+import { importSdk } from '../../sdk.js'
+import type { Identity } from '../../types.js'
+import type { CreateProvider, Provider, ProviderInit, StepContext } from '../types.js'
+import { RequestScope, createClients, type AzureClients } from './clients.js'
+import { classifyCredentialError, registerSensitive } from './errors.js'
+import { grantDocuments } from './grant.js'
+import { ARM_SCOPE, CliUnavailableError, buildChain, identityReport, walkChain, type ChainLink } from './identity.js'
+import { loadSecrets, vaultScopes } from './secrets.js'
 
-// Placeholder until the azure provider lands: fails loudly instead of pretending.
-export const createProvider: CreateProvider = async () => {
-  throw new CloudSecretsError('CONFIG', 'provider "azure" is not available in this build', { provider: 'azure', fix: 'use provider local until the azure provider ships' })
+export type { AzureClients } from './clients.js'
+
+declare module '../../types.js' {
+  interface CloudProviders {
+    azure: AzureClients
+  }
+}
+
+/**
+ * Provider `azure`: a DefaultAzureCredential-equivalent chain whose winner we know, Key Vault
+ * through one SecretClient per vault, and every network step bounded by the startup deadline.
+ */
+export const createProvider: CreateProvider = async (init: ProviderInit): Promise<Provider> => {
+  const { config, log, identityOverride } = init
+  const env = config.env
+  const [identitySdk, secretsSdk, pipelineSdk] = await Promise.all([
+    importSdk<typeof import('@azure/identity')>('azure', '@azure/identity'),
+    importSdk<typeof import('@azure/keyvault-secrets')>('azure', '@azure/keyvault-secrets'),
+    // a dependency of both SDKs above: its default HttpClient is what we wrap to make requests abortable
+    importSdk<typeof import('@azure/core-rest-pipeline')>('azure', '@azure/core-rest-pipeline')
+  ])
+  registerSensitive(env.AZURE_CLIENT_SECRET, env.IDENTITY_HEADER, env.MSI_SECRET, env.AZURE_CLIENT_CERTIFICATE_PASSWORD)
+
+  const children = new Set<ChildProcess>()
+  const scope = new RequestScope()
+  const refs = config.references.filter((r) => r.provider === 'azure')
+  let selected: ChainLink | undefined
+  let identity: Identity | undefined
+  let attempts: CredentialAttempt[] = []
+
+  // the app's credential: the chain link that answered at boot, as DefaultAzureCredential keeps it
+  const credential: TokenCredential = {
+    async getToken (scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
+      if (selected?.credential === undefined) throw new CliUnavailableError('fastify-cloud-secrets: the Azure identity was not resolved')
+      return await selected.credential.getToken(scopes, options)
+    }
+  }
+  const handle = createClients({
+    secretsSdk,
+    pipelineSdk,
+    credential,
+    defaultVaultUrl: config.azure.vaultUrl,
+    identity: () => identity ?? { provider: 'azure', platform: 'unknown', source: 'unresolved' },
+    children,
+    scope
+  })
+  const links = buildChain({
+    sdk: identitySdk,
+    env,
+    credentialOptions: { httpClient: handle.httpClient, retryOptions: { maxRetries: 0 } },
+    children,
+    scope
+  })
+
+  const bootScope = vaultScopes(refs, config.azure.vaultUrl)[0] ?? config.checks.scopes[0] ?? ARM_SCOPE
+
+  return {
+    name: 'azure',
+    async resolveIdentity (ctx: StepContext): Promise<Identity> {
+      scope.bindStartup(ctx.deadline.signal)
+      attempts = []
+      const { link, token } = await walkChain(links, bootScope, ctx, attempts)
+      selected = link
+      identity = { ...identityReport(link, token, env), ...identityOverride }
+      log.debug({ source: identity.source, principal: identity.principal, scope: bootScope, attempts: attempts.map((a) => `${a.source}:${a.outcome}`) }, 'cloud secrets: azure identity resolved')
+      return identity
+    },
+    attempts: () => attempts.map((a) => ({ ...a })),
+    grant: (grantRefs, forIdentity) => grantDocuments(grantRefs, forIdentity, config.azure.vaultUrl),
+    async checkScopes (scopes: readonly string[], ctx: StepContext): Promise<void> {
+      scope.bindStartup(ctx.deadline.signal)
+      const link = selected as ChainLink
+      const failures: string[] = []
+      const causes: unknown[] = []
+      await Promise.all(scopes.map(async (scope) => {
+        try {
+          await ctx.retry(`token scope ${scope} (${link.source})`, async (signal) => {
+            const token = await credential.getToken(scope, { abortSignal: signal })
+            if (token === null) throw new CliUnavailableError(`${link.credentialName} returned no token`)
+          }, (err) => classifyCredentialError(link, err))
+        } catch (err) {
+          if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+          const classified = classifyCredentialError(link, err)
+          failures.push(`  - ${scope}: ${classified.failure?.reason ?? classified.summary}`)
+          causes.push(classified.cause)
+        }
+      }))
+      if (failures.length === 0) return
+      throw new CloudSecretsError('TOKEN', `${identity?.principal ?? 'the identity'} (${link.source}) could not get a token for ${failures.length} checked scope${failures.length === 1 ? '' : 's'}:\n${failures.join('\n')}`, {
+        provider: 'azure',
+        principal: identity?.principal,
+        cause: causes[0],
+        fix: 'a scope is a resource\'s App ID URI plus /.default (e.g. https://database.windows.net/.default); the resource must exist in the tenant of the identity, and consent/role must allow this principal'
+      })
+    },
+    loadSecrets: async (loadRefs, ctx) => {
+      scope.bindStartup(ctx.deadline.signal)
+      return await loadSecrets(loadRefs, ctx, { secretClient: handle.secretClient, defaultVaultUrl: config.azure.vaultUrl })
+    },
+    clients: handle.clients,
+    close: handle.close
+  }
 }

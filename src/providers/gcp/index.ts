@@ -1,7 +1,86 @@
-import { CloudSecretsError } from '../../errors.js'
-import type { CreateProvider } from '../types.js'
+import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
+import type * as Gax from 'google-gax'
+import type * as SecretManagerSdk from '@google-cloud/secret-manager'
+import { CloudSecretsError, type CredentialAttempt } from '../../errors.js'
+import { importSdk } from '../../sdk.js'
+import type { Identity } from '../../types.js'
+import type { CreateProvider, Provider, ProviderInit } from '../types.js'
+import { GcpClientRegistry, type GcpClients } from './clients.js'
+import { grantDocuments } from './grant.js'
+import { checkGcpScopes, createAuthTransport, resolveGcpIdentity, type ResolvedGcp } from './identity.js'
+import { loadGcpSecrets } from './secrets.js'
 
-// Placeholder until the gcp provider lands: fails loudly instead of pretending.
-export const createProvider: CreateProvider = async () => {
-  throw new CloudSecretsError('CONFIG', 'provider "gcp" is not available in this build', { provider: 'gcp', fix: 'use provider local until the gcp provider ships' })
+export type { GcpClients, GoogleClientConstructor } from './clients.js'
+
+declare module '../../types.js' {
+  interface CloudProviders {
+    gcp: GcpClients
+  }
+}
+
+const SDK_PACKAGE = '@google-cloud/secret-manager'
+
+/**
+ * google-gax exactly as the Secret Manager client uses it (resolved from that package, so the
+ * GoogleAuth we build is the same google-auth-library class the client expects, even when the
+ * package manager does not hoist google-gax).
+ */
+async function importGax (): Promise<typeof Gax> {
+  const fromSdk = createRequire(createRequire(import.meta.url).resolve(SDK_PACKAGE))
+  const mod = await import(pathToFileURL(fromSdk.resolve('google-gax')).href) as typeof Gax & { default?: typeof Gax }
+  return mod.GoogleAuth !== undefined ? mod : mod.default as typeof Gax
+}
+
+/**
+ * Provider `gcp`: Application Default Credentials detected once (key file, gcloud login,
+ * workload identity federation, metadata server), one GoogleAuth shared by every client,
+ * Secret Manager over gRPC with the plugin's retry and deadline, CRC32C checked.
+ */
+export const createProvider: CreateProvider = async (init: ProviderInit): Promise<Provider> => {
+  const sdk = await importSdk<typeof SecretManagerSdk>('gcp', SDK_PACKAGE)
+  const gax = await importGax()
+  const { config, log, identityOverride } = init
+  const transport = createAuthTransport(gax)
+  const registry = new GcpClientRegistry(sdk.SecretManagerServiceClient as never, transport, log)
+  let attempts: CredentialAttempt[] = []
+  let resolved: ResolvedGcp | undefined
+  let identity: Identity | undefined
+
+  const requireResolved = (): ResolvedGcp => {
+    if (resolved === undefined) throw new CloudSecretsError('CONFIG', 'the gcp provider was used before its identity was resolved', { provider: 'gcp' })
+    return resolved
+  }
+
+  return {
+    name: 'gcp',
+    async resolveIdentity (ctx) {
+      attempts = []
+      resolved = await resolveGcpIdentity({
+        env: config.env,
+        gax,
+        transport,
+        configuredProject: config.gcp.projectId,
+        log,
+        attempts,
+        children: registry.children,
+        onAuth: (auth, projectId) => { registry.useAuth(auth, projectId) }
+      }, ctx)
+      identity = { ...resolved.identity, ...identityOverride }
+      return identity
+    },
+    attempts: () => attempts.map((a) => ({ ...a })),
+    grant: (refs, forIdentity) => grantDocuments(refs, forIdentity),
+    async checkScopes (scopes, ctx) {
+      await checkGcpScopes(scopes, ctx, requireResolved(), gax, transport)
+    },
+    async loadSecrets (refs, ctx) {
+      const { projectId } = requireResolved()
+      return await loadGcpSecrets(refs, ctx, { projectId, identity: ctx.identity, clientFor: (endpoint) => registry.secretManagerFor(endpoint) })
+    },
+    clients: () => registry.handles(identity ?? requireResolved().identity),
+    async close () {
+      await registry.close()
+    }
+  }
 }

@@ -1,0 +1,194 @@
+import type { ChildProcess } from 'node:child_process'
+import type { AbortSignalLike } from '@azure/abort-controller'
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth'
+import type { HttpClient, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline'
+import type { SecretClient, SecretClientOptions } from '@azure/keyvault-secrets'
+import { inspect } from 'node:util'
+import type { Identity } from '../../types.js'
+import { killProcessTree } from './identity.js'
+
+type SecretsSdk = typeof import('@azure/keyvault-secrets')
+type PipelineSdk = typeof import('@azure/core-rest-pipeline')
+
+/** What `app.cloud.azure` and `request.cloud.azure` hold. */
+export interface AzureClients {
+  /** the credential that answered at boot (a TokenCredential for any Azure SDK client) */
+  readonly credential: TokenCredential
+  /** the Key Vault client of `vaultUrl` (default: AZURE_KEYVAULT_URL), one per vault */
+  secretClient: (vaultUrl?: string) => SecretClient
+  /** an access token for `scope` (e.g. https://database.windows.net/.default) from the same credential */
+  getToken: (scope: string | string[], options?: GetTokenOptions) => Promise<AccessToken>
+  /**
+   * Builds any Azure SDK client with the same credential, memoised per constructor and arguments.
+   * The credential is inserted after the leading string arguments (endpoint, entity names), so
+   * `client(BlobServiceClient, url)` is `new BlobServiceClient(url, credential)`. Pass the
+   * credential yourself where it goes elsewhere: `client(ResourceManagementClient, credential, subId)`.
+   */
+  client: <C extends abstract new (...args: any[]) => any>(Ctor: C, ...args: any[]) => InstanceType<C>
+  /** the identity report of this provider */
+  readonly identity: Identity
+}
+
+/**
+ * Ties requests to the provider's lifetime: each one also aborts when the startup deadline fires or
+ * the provider closes. The SDK's managed-identity and MSAL paths ignore `abortSignal`; this is what
+ * lets a hung endpoint end (its socket destroyed) so the process can exit.
+ */
+export class RequestScope {
+  private readonly closing = new AbortController()
+  private startupSignal?: AbortSignal
+
+  /** requests made while `signal` is live also abort with it (the startup deadline) */
+  bindStartup (signal: AbortSignal): void {
+    this.startupSignal = signal
+  }
+
+  get closed (): boolean {
+    return this.closing.signal.aborted
+  }
+
+  /** a signal that aborts with `signal`, the startup deadline or close(); call release() when done */
+  link (signal?: AbortSignalLike): { signal: AbortSignal, release: () => void } {
+    const controller = new AbortController()
+    const signals = [signal, this.closing.signal, this.startupSignal].filter((s): s is AbortSignalLike => s !== undefined)
+    const abort = (): void => { controller.abort() }
+    for (const s of signals) {
+      if (s.aborted) abort()
+      else s.addEventListener('abort', abort, { once: true })
+    }
+    return { signal: controller.signal, release: () => { for (const s of signals) s.removeEventListener('abort', abort) } }
+  }
+
+  close (): void {
+    this.closing.abort()
+  }
+}
+
+/** An HttpClient for every SDK object we create, whose requests live inside a RequestScope. */
+export class AbortableHttpClient implements HttpClient {
+  constructor (private readonly inner: HttpClient, readonly scope: RequestScope) {}
+
+  async sendRequest (request: PipelineRequest): Promise<PipelineResponse> {
+    const original = request.abortSignal
+    const linked = this.scope.link(original)
+    request.abortSignal = linked.signal
+    try {
+      return await this.inner.sendRequest(request)
+    } finally {
+      request.abortSignal = original
+      linked.release()
+    }
+  }
+}
+
+export interface ClientsInit {
+  secretsSdk: SecretsSdk
+  pipelineSdk: PipelineSdk
+  credential: TokenCredential
+  defaultVaultUrl?: string
+  identity: () => Identity
+  children: Set<ChildProcess>
+  scope: RequestScope
+}
+
+export interface AzureClientsHandle {
+  httpClient: AbortableHttpClient
+  secretClient: (vaultUrl?: string) => SecretClient
+  clients: () => AzureClients
+  close: () => Promise<void>
+}
+
+/** Key Vault clients: our abortable transport, no SDK retries (the plugin retries inside the deadline). */
+export function secretClientOptions (httpClient: HttpClient): SecretClientOptions {
+  return {
+    httpClient,
+    retryOptions: { maxRetries: 0 },
+    // the vault's 401 challenge must name a resource whose domain matches the vault host
+    disableChallengeResourceVerification: false
+  }
+}
+
+export function createClients (init: ClientsInit): AzureClientsHandle {
+  const httpClient = new AbortableHttpClient(init.pipelineSdk.createDefaultHttpClient(), init.scope)
+  const vaults = new Map<string, SecretClient>()
+  const built = new Map<unknown, Map<string, unknown>>()
+  let view: AzureClients | undefined
+
+  const secretClient = (vaultUrl?: string): SecretClient => {
+    const raw = vaultUrl ?? init.defaultVaultUrl
+    if (raw === undefined) throw new TypeError('secretClient(): no vault URL given and AZURE_KEYVAULT_URL is not set')
+    const url = new URL(raw)
+    if (url.protocol !== 'https:') throw new TypeError('secretClient(): Key Vault needs an https:// vault URL')
+    const key = `https://${url.host.toLowerCase()}`
+    let client = vaults.get(key)
+    if (client === undefined) {
+      client = new init.secretsSdk.SecretClient(key, init.credential, secretClientOptions(httpClient))
+      vaults.set(key, client)
+    }
+    return client
+  }
+
+  const client = <C extends abstract new (...args: any[]) => any>(Ctor: C, ...args: any[]): InstanceType<C> => {
+    if (typeof Ctor !== 'function') throw new TypeError('client(Ctor, ...args): Ctor must be an Azure SDK client class')
+    let key: string
+    try {
+      key = JSON.stringify(args.map((a) => a === init.credential ? '[credential]' : a)) ?? '[]'
+    } catch {
+      key = `#${String(args.length)}`
+    }
+    let perCtor = built.get(Ctor)
+    if (perCtor === undefined) {
+      perCtor = new Map()
+      built.set(Ctor, perCtor)
+    }
+    const hit = perCtor.get(key)
+    if (hit !== undefined) return hit as InstanceType<C>
+    let ctorArgs = args
+    if (!args.includes(init.credential)) {
+      let at = 0
+      while (at < args.length && typeof args[at] === 'string') at++
+      ctorArgs = [...args.slice(0, at), init.credential, ...args.slice(at)]
+    }
+    const instance = new (Ctor as unknown as new (...a: unknown[]) => InstanceType<C>)(...ctorArgs)
+    perCtor.set(key, instance)
+    return instance
+  }
+
+  const clients = (): AzureClients => {
+    if (view !== undefined) return view
+    const handles: Record<string | symbol, unknown> = {
+      credential: init.credential,
+      secretClient,
+      getToken: async (scope: string | string[], options?: GetTokenOptions) => {
+        const token = await init.credential.getToken(scope, options)
+        if (token === null) throw new Error(`no token for ${String(scope)}`)
+        return token
+      },
+      client
+    }
+    Object.defineProperty(handles, 'identity', { get: init.identity, enumerable: true })
+    // the credential and clients are opaque handles: printing app.cloud.azure shows names only
+    Object.defineProperty(handles, inspect.custom, { value: () => `AzureClients { identity: ${inspect(init.identity(), { depth: 2 })}, vaults: [${[...vaults.keys()].join(', ')}] }`, enumerable: false })
+    Object.defineProperty(handles, 'toJSON', { value: () => ({ identity: init.identity(), vaults: [...vaults.keys()] }), enumerable: false })
+    view = Object.freeze(handles) as unknown as AzureClients
+    return view
+  }
+
+  const close = async (): Promise<void> => {
+    init.scope.close()
+    for (const child of init.children) killProcessTree(child)
+    init.children.clear()
+    const closing: Array<Promise<unknown>> = []
+    for (const perCtor of built.values()) {
+      for (const instance of perCtor.values()) {
+        const fn = (instance as { close?: () => unknown }).close
+        if (typeof fn === 'function') closing.push(Promise.resolve().then(() => fn.call(instance)).catch(() => {}))
+      }
+    }
+    await Promise.all(closing)
+    built.clear()
+    vaults.clear()
+  }
+
+  return { httpClient, secretClient, clients, close }
+}

@@ -1,0 +1,125 @@
+import type { ChildProcess } from 'node:child_process'
+import { inspect } from 'node:util'
+import type { SecretManagerServiceClient } from '@google-cloud/secret-manager'
+import type { Identity, Logger } from '../../types.js'
+import type { AuthTransport, GoogleAuth } from './identity.js'
+import { GLOBAL_ENDPOINT } from './secrets.js'
+
+/** A Google Cloud client constructor (Storage, PubSub, Firestore, any GAPIC client…). */
+export type GoogleClientConstructor<T> = new (options?: any) => T
+
+/** What the app gets on `app.cloud.gcp` / `request.cloud.gcp`. */
+export interface GcpClients {
+  /** the one GoogleAuth (google-auth-library, as bundled with google-gax) every client shares */
+  readonly auth: GoogleAuth
+  /** the default project (configuration, key file, metadata server or gcloud) */
+  readonly projectId: string | undefined
+  /** Secret Manager client on secretmanager.googleapis.com */
+  readonly secretManager: SecretManagerServiceClient
+  /** a cloud-platform access token of the app's identity (cached and refreshed by google-auth-library) */
+  getAccessToken: () => Promise<string>
+  /**
+   * Builds any Google Cloud client with the same auth and project, once per constructor
+   * (`options` apply to the first call); the plugin closes it on app close.
+   */
+  client: <T extends object>(Ctor: GoogleClientConstructor<T>, options?: Record<string, unknown>) => T
+  readonly identity: Identity
+}
+
+type SecretManagerConstructor = new (options?: Record<string, unknown>) => SecretManagerServiceClient
+
+/** Owns every client and connection the gcp provider creates, and closes them all. */
+export class GcpClientRegistry {
+  readonly children = new Set<ChildProcess>()
+  private readonly secretManagers = new Map<string, SecretManagerServiceClient>()
+  private readonly built = new Map<GoogleClientConstructor<object>, object>()
+  private auth?: GoogleAuth
+  private projectId?: string
+  private closed = false
+
+  constructor (
+    private readonly SecretManager: SecretManagerConstructor,
+    private readonly transport: AuthTransport,
+    private readonly log: Logger
+  ) {}
+
+  /** Called with the shared GoogleAuth before any token is requested: the Secret Manager client configures it (self-signed JWTs for keys). */
+  useAuth (auth: GoogleAuth, projectId: string | undefined): void {
+    this.auth = auth
+    this.projectId = projectId
+    this.secretManagerFor(GLOBAL_ENDPOINT)
+  }
+
+  setProjectId (projectId: string | undefined): void {
+    this.projectId = projectId
+  }
+
+  /** One Secret Manager client per endpoint (global, or secretmanager.L.rep.googleapis.com for regional secrets). */
+  secretManagerFor (endpoint: string): SecretManagerServiceClient {
+    let client = this.secretManagers.get(endpoint)
+    if (client === undefined) {
+      if (this.closed) throw new Error('fastify-cloud-secrets: the gcp provider is closed')
+      client = new this.SecretManager({
+        auth: this.auth,
+        ...(endpoint === GLOBAL_ENDPOINT ? {} : { apiEndpoint: endpoint }),
+        // no DNS TXT lookup for a gRPC service config: Google APIs publish none, and it is one more query at boot
+        'grpc.service_config_disable_resolution': 1
+      })
+      this.secretManagers.set(endpoint, client)
+    }
+    return client
+  }
+
+  handles (identity: Identity): GcpClients {
+    const auth = this.auth as GoogleAuth
+    const registry = this
+    const handles: GcpClients = {
+      auth,
+      projectId: this.projectId,
+      secretManager: this.secretManagerFor(GLOBAL_ENDPOINT),
+      identity,
+      async getAccessToken () {
+        const token = await auth.getAccessToken()
+        if (token === null || token === undefined) throw new Error('google-auth-library returned no access token')
+        return token
+      },
+      client<T extends object> (Ctor: GoogleClientConstructor<T>, options?: Record<string, unknown>): T {
+        return registry.build(Ctor, options)
+      }
+    }
+    // app.cloud.gcp holds the GoogleAuth, whose credential caches tokens: print a summary instead
+    const summary = (): Record<string, unknown> => ({ projectId: this.projectId, identity, clients: [...this.secretManagers.keys(), ...[...this.built.keys()].map((c) => c.name)] })
+    Object.defineProperty(handles, 'toJSON', { value: summary, enumerable: false })
+    Object.defineProperty(handles, inspect.custom, { value: (_depth: number, opts: object) => `GcpClients ${inspect(summary(), { ...opts, depth: 3 })}`, enumerable: false })
+    return Object.freeze(handles)
+  }
+
+  private build<T extends object> (Ctor: GoogleClientConstructor<T>, options?: Record<string, unknown>): T {
+    const existing = this.built.get(Ctor as GoogleClientConstructor<object>)
+    if (existing !== undefined) return existing as T
+    if (this.closed) throw new Error('fastify-cloud-secrets: the gcp provider is closed')
+    const client = new Ctor({ auth: this.auth, projectId: this.projectId, ...options })
+    this.built.set(Ctor as GoogleClientConstructor<object>, client)
+    return client
+  }
+
+  /** Closes every client (gRPC channels included), aborts token requests in flight, ends gcloud. */
+  async close (): Promise<void> {
+    this.closed = true
+    this.transport.close()
+    for (const child of this.children) child.kill('SIGKILL')
+    this.children.clear()
+    const clients: object[] = [...this.secretManagers.values(), ...this.built.values()]
+    this.secretManagers.clear()
+    this.built.clear()
+    await Promise.all(clients.map(async (client) => {
+      const close = (client as { close?: () => unknown }).close
+      if (typeof close !== 'function') return
+      try {
+        await close.call(client)
+      } catch (err) {
+        this.log.debug({ err: { message: (err as Error).message } }, 'cloud secrets: closing a Google Cloud client failed')
+      }
+    }))
+  }
+}
