@@ -65,7 +65,9 @@ function renderProvider (p: ProviderReport, style: Style): string {
       ['expires', id.provider === 'local' ? 'never (local)' : expiry(id.expiresAt)]
     ]
     for (const [key, value] of Object.entries(id.details ?? {})) if (value !== undefined) rows.push([key, String(value)])
-    for (const [key, value] of rows) if (value !== undefined) out.push(`  ${style.dim(pad(key, 10))} ${value}`)
+    const shown = rows.filter((row): row is [string, string] => row[1] !== undefined)
+    const width = Math.max(10, ...shown.map(([key]) => key.length))
+    for (const [key, value] of shown) out.push(`  ${style.dim(pad(key, width))} ${value}`)
   }
   if (p.error !== undefined) out.push(renderError(p.error, style, '  '))
   return out.join('\n')
