@@ -33,8 +33,10 @@ export async function withRetry<T> (
   policy: RetryPolicy = DEFAULT_RETRY,
   onRetry?: (err: CloudSecretsError, delayMs: number, n: number) => void
 ): Promise<T> {
+  let lastAttemptMs = 0
   for (let n = 0; ; n++) {
     let error: CloudSecretsError
+    const started = Date.now()
     try {
       return await deadline.run(label, (signal) => attempt(signal, n))
     } catch (err) {
@@ -42,9 +44,12 @@ export async function withRetry<T> (
       if (deadline.isExpired) throw deadline.error
       error = err instanceof CloudSecretsError ? err : classify(err)
     }
+    lastAttemptMs = Date.now() - started
     if (!error.retryable || n + 1 >= policy.maxAttempts) throw error
     const delay = backoffDelay(n, policy, error.retryAfterMs)
-    if (delay >= deadline.remaining()) {
+    // give up with the store's own answer when the wait plus another attempt as long as the
+    // last one would not fit: better THROTTLED/UNAVAILABLE now than a bare TIMEOUT later
+    if (delay + lastAttemptMs >= deadline.remaining()) {
       const waitNote = error.retryAfterMs !== undefined
         ? `the store asked to retry after ${Math.ceil(error.retryAfterMs / 1000)} s, beyond the remaining startup deadline`
         : 'no time was left in the startup deadline for another attempt'

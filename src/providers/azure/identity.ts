@@ -497,16 +497,26 @@ function runCli (command: string, args: string[], children: Set<ChildProcess>, s
     let stderr = ''
     child.stdout?.setEncoding('utf8').on('data', (d: string) => { if (stdout.length < 1_000_000) stdout += d })
     child.stderr?.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 100_000) stderr += d })
-    const onAbort = (): void => { killProcessTree(child) }
-    if (signal?.aborted === true) onAbort()
-    else signal?.addEventListener('abort', onAbort, { once: true })
+    // settle at once on abort: the killed child is unref'd, so waiting for its 'close' could
+    // outlive the event loop
+    const onAbort = (): void => {
+      killProcessTree(child)
+      done({ code: null, stdout, stderr, spawnError: Object.assign(new Error('aborted'), { code: 'ABORT_ERR' }) })
+    }
+    let settled = false
     const done = (result: CliResult): void => {
+      if (settled) return
+      settled = true
       signal?.removeEventListener('abort', onAbort)
       children.delete(child)
       resolve(result)
     }
-    child.once('error', (err: NodeJS.ErrnoException) => { done({ code: null, stdout, stderr, spawnError: err }) })
+    // listeners first: killing a child that is still starting can emit 'error' synchronously,
+    // and a second 'error' (after a failed kill) must not become an uncaught exception
+    child.on('error', (err: NodeJS.ErrnoException) => { done({ code: null, stdout, stderr, spawnError: err }) })
     child.once('close', (code) => { done({ code, stdout, stderr }) })
+    if (signal?.aborted === true) onAbort()
+    else signal?.addEventListener('abort', onAbort, { once: true })
   })
 }
 

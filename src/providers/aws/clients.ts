@@ -1,0 +1,70 @@
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
+import type { Identity } from '../../types.js'
+import type { AwsCredentialsProvider } from './identity.js'
+
+/** Any AWS SDK v3 client: built from a config, destroyed on close. */
+export interface AwsSdkClient {
+  destroy: () => void
+}
+
+export type AwsClientConstructor<C extends AwsSdkClient> = new (config: any) => C
+
+/** What `app.cloud.aws` and `request.cloud.aws` hold. */
+export interface AwsClients {
+  /** the SDK's default Node credential chain, resolved at startup (refreshes itself) */
+  readonly credentials: AwsCredentialsProvider
+  readonly region: string
+  /** a Secrets Manager client with this identity and region (SDK default retries) */
+  readonly secretsManager: SecretsManagerClient
+  readonly identity: Identity
+  /**
+   * Any SDK v3 client with the same credentials and region, memoised per constructor (and per
+   * extra config), destroyed when the app closes: `app.cloud.aws.client(S3Client)`.
+   */
+  client: <C extends AwsSdkClient>(Ctor: AwsClientConstructor<C>, config?: Record<string, unknown>) => C
+}
+
+function sameConfig (a: Record<string, unknown> | undefined, b: Record<string, unknown> | undefined): boolean {
+  const ka = Object.keys(a ?? {})
+  const kb = Object.keys(b ?? {})
+  return ka.length === kb.length && ka.every((k) => Object.is(a?.[k], b?.[k]))
+}
+
+/** Builds and remembers every client handed to the app, so close() can destroy them all. */
+export class AwsClientFactory {
+  private readonly made = new Map<AwsClientConstructor<AwsSdkClient>, Array<{ config?: Record<string, unknown>, client: AwsSdkClient }>>()
+  private readonly owned: AwsSdkClient[] = []
+  private closed = false
+
+  constructor (private readonly credentials: AwsCredentialsProvider, private readonly region: string) {}
+
+  client<C extends AwsSdkClient>(Ctor: AwsClientConstructor<C>, config?: Record<string, unknown>): C {
+    if (this.closed) throw new Error('fastify-cloud-secrets: app.cloud.aws.client() called after the app closed')
+    const list = this.made.get(Ctor) ?? []
+    const hit = list.find((entry) => sameConfig(entry.config, config))
+    if (hit !== undefined) return hit.client as C
+    const client = new Ctor({ region: this.region, credentials: this.credentials, ...config })
+    list.push({ config: config === undefined ? undefined : { ...config }, client })
+    this.made.set(Ctor, list)
+    return client
+  }
+
+  /** a client for the plugin's own use (not memoised), destroyed on close */
+  own<C extends AwsSdkClient>(client: C): C {
+    this.owned.push(client)
+    return client
+  }
+
+  close (): void {
+    this.closed = true
+    for (const client of [...this.owned, ...[...this.made.values()].flat().map((e) => e.client)]) {
+      try {
+        client.destroy()
+      } catch {
+        // a client that fails to destroy must not stop the others
+      }
+    }
+    this.made.clear()
+    this.owned.length = 0
+  }
+}
