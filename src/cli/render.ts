@@ -32,9 +32,10 @@ function expiry (iso: string | undefined, now = Date.now()): string {
 }
 
 /** A classified failure: code, what it means, the summary, and the exact fix (as the startup error says it). */
-export function renderError (e: ErrorReport, style: Style, prefix = '    '): string {
+export function renderError (e: ErrorReport, style: Style, prefix = '    ', sameFixAs?: string): string {
   const lines = [`${style.bad(e.code ?? 'error')}${e.title !== undefined ? style.dim(` — ${e.title}`) : ''}`, e.summary]
-  if (e.fix !== undefined) lines.push(`${style.bold('fix:')} ${e.fix}`)
+  // one grant often fixes several secrets: print a long fix once, then point at it
+  if (e.fix !== undefined) lines.push(`${style.bold('fix:')} ${sameFixAs !== undefined ? `the same as for ${sameFixAs} above` : e.fix}`)
   return indent(lines.join('\n'), prefix)
 }
 
@@ -73,7 +74,7 @@ function renderProvider (p: ProviderReport, style: Style): string {
   return out.join('\n')
 }
 
-function renderSecret (s: SecretLine, width: number, style: Style): string {
+function renderSecret (s: SecretLine, width: number, style: Style, fixes: Map<string, string>): string {
   const name = pad(s.alias, width)
   const where = s.provider === 'local' ? s.secret : `${s.provider}:${s.secret}`
   switch (s.status) {
@@ -88,7 +89,11 @@ function renderSecret (s: SecretLine, width: number, style: Style): string {
     default: {
       const head = `  ${style.bad('FAILED ')}  ${name}  ${style.dim(where)}`
       if (s.error?.kind === 'TIMEOUT') return `${head}\n           ${style.bad(s.error.code ?? '')}: still pending when the deadline fired (see Deadline below)`
-      return s.error === undefined ? head : `${head}\n${renderError(s.error, style, '           ')}`
+      if (s.error === undefined) return head
+      const fix = s.error.fix ?? ''
+      const sameAs = fix.includes('\n') ? fixes.get(fix) : undefined
+      if (sameAs === undefined) fixes.set(fix, s.alias)
+      return `${head}\n${renderError(s.error, style, '           ', sameAs)}`
     }
   }
 }
@@ -115,7 +120,8 @@ export function renderDoctor (r: DoctorReport, style: Style): string {
   out.push('', style.bold(`Secrets (${r.secrets.length})`))
   if (r.secrets.length === 0) out.push('  none configured (CLOUD_SECRETS is empty): identity only')
   const width = Math.max(0, ...r.secrets.map((s) => s.alias.length))
-  for (const s of r.secrets) out.push(renderSecret(s, width, style))
+  const fixes = new Map<string, string>()
+  for (const s of r.secrets) out.push(renderSecret(s, width, style, fixes))
   if (r.timeout !== undefined) out.push('', style.bold('Deadline'), renderError(r.timeout, style, '  '))
   if (r.warnings.length > 0) {
     out.push('', style.bold('Warnings'))

@@ -133,7 +133,8 @@ test('no credentials: the seven chain sources with their reasons, the login fixe
 })
 
 test('hung: Secrets Manager or STS never answers → TIMEOUT naming the call, exit 1 within the deadline', async (t) => {
-  const deadline = 2500
+  // long enough that importing the SDK (inside the deadline) fits even on a loaded machine
+  const deadline = 4000
   const env = { ...keysFor('arn:aws:iam::123456789012:user/ci', READ), CLOUD_SECRETS_TIMEOUT_MS: String(deadline), CLOUD_SECRETS: 'jwtKey=orders/jwt-key?stage=AWSCURRENT' }
   fakes.sm.faults = { hang: true }
   const sm = await cli(['doctor', '--json'], env, 20_000)

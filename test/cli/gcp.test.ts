@@ -123,7 +123,8 @@ test('no credentials: the three ADC sources with their reasons, the gcloud login
 })
 
 test('hung: Secret Manager or the metadata server never answers → TIMEOUT naming the step, exit 1 within the deadline', async (t) => {
-  const deadline = 2500
+  // long enough that importing the SDK (inside the deadline) fits even on a loaded machine
+  const deadline = 4000
   fakes.world.faults.secretManager.hang = true
   const sm = await cli(['doctor', '--json'], { ...keyEnv, CLOUD_SECRETS_TIMEOUT_MS: String(deadline), CLOUD_SECRETS: 'jwtKey=jwt-key' }, 20_000)
   fakes.world.faults.secretManager.hang = false

@@ -185,6 +185,7 @@ const doctorReport: DoctorReport = {
   checks: [],
   secrets: [
     { alias: 'db', provider: 'aws', reference: 'prod/db', secret: 'prod/db', optional: false, status: 'failed', error: { code: 'FST_CLOUD_SECRETS_ACCESS_DENIED', kind: 'ACCESS_DENIED', title: 'The principal is not allowed to read a secret', summary: 'denied', fix: 'attach this policy:\n{\n  "Version": "2012-10-17"\n}' } },
+    { alias: 'db2', provider: 'aws', reference: 'prod/db2', secret: 'prod/db2', optional: false, status: 'failed', error: { code: 'FST_CLOUD_SECRETS_ACCESS_DENIED', kind: 'ACCESS_DENIED', summary: 'denied too', fix: 'attach this policy:\n{\n  "Version": "2012-10-17"\n}' } },
     { alias: 'plain', provider: 'aws', reference: 'x', secret: 'x', optional: false, status: 'failed' },
     { alias: 'ok', provider: 'aws', reference: 'y', secret: 'y', optional: false, status: 'ok' }
   ],
@@ -205,6 +206,7 @@ test('render: attempts, principal, expiry, multi-line fixes (synthetic report)',
   t.match(text, /credential sources tried: not reported by this provider/)
   t.match(text, /expires {4}never \(local\)/)
   t.match(text, / {11}fix: attach this policy:\n {11}\{\n {13}"Version": "2012-10-17"\n {11}\}/, 'every line of a multi-line fix is indented under its secret')
+  t.match(text, /denied too\n {11}fix: the same as for db above\n/, 'a multi-line fix shared by several secrets is printed once')
   t.match(text, /FAILED {3}plain {2}aws:x\n/)
   t.match(text, /ok {7}ok {5}store \?, version -, 0 bytes, 0 ms/)
   t.match(renderDoctor(doctorReport, COLOUR), ANSI)
