@@ -19,6 +19,22 @@ export function createStepContext (deadline: Deadline, log: Logger, policy?: Ret
   }
 }
 
+/** What became of one secret, without its value: for `doctor` and for tests. */
+export interface SecretReport {
+  alias: string
+  provider: ProviderName
+  /** the secret's id as the store knows it */
+  secret: string
+  /** `absent`: an ?optional secret (or JSON key) that does not exist */
+  status: 'ok' | 'absent' | 'failed'
+  store?: string
+  version?: string
+  /** UTF-8 byte length of the value app.secrets would hold */
+  bytes?: number
+  ms: number
+  error?: CloudSecretsError
+}
+
 export interface LoadedSecrets {
   values: Map<string, string | undefined>
   failures: CloudSecretsError[]
@@ -34,7 +50,7 @@ export async function loadAllSecrets (
   identities: Partial<Record<ProviderName, Identity>>,
   deadline: Deadline,
   log: Logger,
-  options: { concurrency?: number, retry?: RetryPolicy } = {}
+  options: { concurrency?: number, retry?: RetryPolicy, onSecret?: (report: SecretReport) => void } = {}
 ): Promise<LoadedSecrets> {
   const values = new Map<string, string | undefined>()
   const failures: CloudSecretsError[] = []
@@ -68,13 +84,15 @@ export async function loadAllSecrets (
         ok: false,
         error: new CloudSecretsError('UNAVAILABLE', `provider ${name} returned no result for this secret`, { provider: name })
       }
-      const settled = settle(ref, outcome, ctx.identity, log, performance.now() - started)
+      const elapsed = performance.now() - started
+      const settled = settle(ref, outcome, ctx.identity, log, elapsed)
       if (settled instanceof CloudSecretsError) {
         failures.push(settled)
         deadline.recordFailure(settled)
       } else {
         values.set(ref.alias, settled.value)
       }
+      options.onSecret?.(reportOf(ref, outcome, settled, elapsed))
     }
   }))
 
@@ -82,6 +100,15 @@ export async function loadAllSecrets (
   const ordered = new Map<string, string | undefined>()
   for (const ref of references) if (values.has(ref.alias)) ordered.set(ref.alias, values.get(ref.alias))
   return { values: ordered, failures }
+}
+
+function reportOf (ref: SecretReference, outcome: SecretOutcome, settled: CloudSecretsError | { value: string | undefined }, elapsed: number): SecretReport {
+  const ms = Math.round(outcome.ok ? outcome.ms ?? elapsed : elapsed)
+  const base = { alias: ref.alias, provider: ref.provider, secret: ref.id, ms }
+  if (settled instanceof CloudSecretsError) return { ...base, status: 'failed', error: settled, ...(outcome.ok ? { store: outcome.store, version: outcome.version } : {}) }
+  if (settled.value === undefined) return { ...base, status: 'absent', ...(outcome.ok ? { store: outcome.store, version: outcome.version } : {}) }
+  const { store, version } = outcome as Extract<SecretOutcome, { ok: true }>
+  return { ...base, status: 'ok', store, version, bytes: Buffer.byteLength(settled.value, 'utf8') }
 }
 
 function settle (ref: SecretReference, outcome: SecretOutcome, identity: Identity, log: Logger, elapsed: number): CloudSecretsError | { value: string | undefined } {

@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process'
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
 import type { CloudSecretsError } from '../../src/errors.js'
 import { FakeContainerCredentials, FakeImds, startAwsFakes, type AwsFakes } from '../fakes/aws/index.js'
 import { assertNoLeak, errorText } from '../helpers/capture.js'
-import { brief, loopbackViolations, setEnv, startApp, tempFiles } from './helpers.js'
+import { brief, loopbackViolations, setEnv, startApp } from './helpers.js'
 
 const READ = ['secretsmanager:GetSecretValue', 'secretsmanager:BatchGetSecretValue']
 const DEADLINE = 1500
@@ -86,11 +86,20 @@ test('child process: a hung endpoint fails startup with TIMEOUT and the process 
   const container = await new FakeContainerCredentials(fakes.world, { principal: 'arn:aws:sts::123456789012:assumed-role/task/c', allow: READ }).start()
   t.teardown(() => container.close())
   container.faults = { hang: true }
-  const dir = tempFiles({})
+  // inside the repository, so the SDK's bare specifiers resolve to the same modules dist uses
+  mkdirSync(join(root, 'test', '.tmp'), { recursive: true })
+  const dir = mkdtempSync(join(root, 'test', '.tmp', 'aws-child-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
   const script = join(dir, 'app.mjs')
   writeFileSync(script, `
 import Fastify from ${JSON.stringify(join(root, 'node_modules', 'fastify', 'fastify.js'))}
 import cloudSecrets from ${JSON.stringify(join(root, 'dist', 'index.js'))}
+// loaded before the clock starts, as an app's own imports would be: the deadline is about the
+// network, and a cold import on a busy machine can take longer than this short test deadline
+import '@aws-sdk/client-secrets-manager'
+import '@aws-sdk/client-sts'
+import '@aws-sdk/credential-providers'
+import ${JSON.stringify(join(root, 'dist', 'providers', 'aws', 'index.js'))}
 const app = Fastify({ logger: false })
 const started = Date.now()
 app.register(cloudSecrets, { provider: 'aws', secrets: { a: 'hang/a' }, timeoutMs: ${DEADLINE} })

@@ -1,7 +1,6 @@
 import { test } from 'tap'
 import { spawn } from 'node:child_process'
-import { readFileSync, writeFileSync, mkdtempSync, existsSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync, mkdtempSync, existsSync, mkdirSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createRequire } from 'node:module'
 import { startAzureWorld, fakeCli } from '../fakes/azure/index.js'
@@ -91,11 +90,20 @@ test('a child process with a hung identity endpoint fails with TIMEOUT and exits
   t.teardown(world.close)
   world.appService.faults.hang = true
   world.imds.faults.hang = true
-  const dir = mkdtempSync(join(tmpdir(), 'fcs-child-'))
+  // inside the repository, so the SDK's bare specifiers resolve to the same modules dist uses
+  mkdirSync(resolve('test/.tmp'), { recursive: true })
+  const dir = mkdtempSync(join(resolve('test/.tmp'), 'azure-child-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
   const script = join(dir, 'app.mjs')
   writeFileSync(script, [
     `import Fastify from ${JSON.stringify(createRequire(resolve('package.json')).resolve('fastify'))}`,
     `import cloudSecrets from ${JSON.stringify(dist)}`,
+    // loaded before the clock starts, as an app's own imports would be: the deadline is about
+    // the network, and a cold import on a busy machine can take longer than the test deadline
+    "import '@azure/identity'",
+    "import '@azure/keyvault-secrets'",
+    "import '@azure/core-rest-pipeline'",
+    `import ${JSON.stringify(resolve('dist/providers/azure/index.js'))}`,
     'const app = Fastify()',
     'const started = Date.now()',
     'try {',

@@ -1,0 +1,137 @@
+import type { Deadline } from './deadline.js'
+import { CloudSecretsError, configError, loadFailedError } from './errors.js'
+import { createStepContext, loadAllSecrets, DEFAULT_CONCURRENCY, type LoadedSecrets, type SecretReport } from './loader.js'
+import { normalizeOptions, type NormalizedConfig } from './options.js'
+import { PROVIDER_MODULES } from './providers/index.js'
+import type { Provider } from './providers/types.js'
+import type { SecretReference } from './reference.js'
+import { DEFAULT_RETRY, type RetryPolicy } from './retry.js'
+import type { CloudContext, CloudSecretsOptions, Identity, Logger, ProviderName } from './types.js'
+
+/**
+ * The startup steps, in the order they run: normalize options → select providers → resolve
+ * identity → run checks → load secrets. The plugin (src/plugin.ts) runs them and throws the first
+ * failure; `doctor` (src/diagnose.ts) runs the very same functions and reports every outcome, so
+ * both classify a failure the same way and print the same fix.
+ */
+
+/** Internal knobs for the testing export, benchmarks and tests. Not part of the public contract. */
+export interface InternalOptions {
+  identity?: Partial<Identity>
+  retry?: Partial<RetryPolicy>
+  concurrency?: number
+}
+
+/** A step that failed for one provider; the other providers' results still stand. */
+export interface ProviderFailure {
+  provider: ProviderName
+  error: unknown
+}
+
+/** How long closing may take after a failed startup before we stop waiting for it. */
+export const CLOSE_GRACE_MS = 1000
+
+export function retryPolicy (internal: InternalOptions = {}): RetryPolicy {
+  return { ...DEFAULT_RETRY, ...internal.retry }
+}
+
+/** Options and env vars → the frozen config; every problem in one CONFIG error, before any network call. */
+export function normalizeConfig (options: CloudSecretsOptions, pluginTimeout: number, log: Logger): NormalizedConfig {
+  const config = normalizeOptions(options, { pluginTimeout })
+  if (config.checks.scopes.length > 0 && !(config.provider === 'azure' || config.provider === 'gcp')) {
+    throw configError([{ source: options.checks?.scopes !== undefined ? 'options.checks.scopes' : 'CLOUD_SECRETS_CHECK_SCOPES', message: `token scopes are checked on azure and gcp; provider ${config.provider ?? 'auto'} has none` }])
+  }
+  if (config.refreshMs !== undefined) {
+    log.warn({ refreshMs: config.refreshMs }, 'cloud secrets: CLOUD_SECRETS_REFRESH_MS is not supported in this version; secrets are loaded once at startup')
+  }
+  return config
+}
+
+/** Imports each configured provider (and so its SDK) lazily into `providers`; every failure is returned. */
+export async function selectProviders (config: NormalizedConfig, providers: Map<ProviderName, Provider>, deadline: Deadline, log: Logger, internal: InternalOptions = {}): Promise<ProviderFailure[]> {
+  const results = await Promise.allSettled(config.providers.map(async (name) => {
+    const provider = await deadline.run(`load provider ${name}`, async () => {
+      const mod = await PROVIDER_MODULES[name]()
+      return await mod.createProvider({ config, log: log.child({ provider: name }), identityOverride: internal.identity })
+    })
+    providers.set(name, provider)
+  }))
+  return failuresOf(config.providers, results)
+}
+
+/** Resolves every provider's identity at once; the ones that failed are returned with their error. */
+export async function resolveIdentities (providers: ReadonlyMap<ProviderName, Provider>, deadline: Deadline, log: Logger, retry: RetryPolicy): Promise<{ identities: Partial<Record<ProviderName, Identity>>, failures: ProviderFailure[] }> {
+  const identities: Partial<Record<ProviderName, Identity>> = {}
+  const results = await Promise.allSettled([...providers].map(async ([name, provider]) => {
+    identities[name] = Object.freeze(await deadline.run(`identity (${name})`, async () => await provider.resolveIdentity(createStepContext(deadline, log.child({ provider: name }), retry))))
+  }))
+  return { identities, failures: failuresOf([...providers.keys()], results) }
+}
+
+/** Token scopes and custom checks, all at once; a TIMEOUT rejects, every other failure is returned. */
+export async function runChecks (config: NormalizedConfig, providers: ReadonlyMap<ProviderName, Provider>, cloud: CloudContext, deadline: Deadline, log: Logger, retry: RetryPolicy): Promise<CloudSecretsError[]> {
+  const failures: CloudSecretsError[] = []
+  const tasks: Array<Promise<void>> = []
+  const primary = config.provider === undefined ? undefined : providers.get(config.provider)
+  if (config.checks.scopes.length > 0 && primary?.checkScopes !== undefined) {
+    const ctx = createStepContext(deadline, log.child({ provider: primary.name }), retry)
+    tasks.push(deadline.run(`token scopes (${primary.name})`, async () => { await primary.checkScopes?.(config.checks.scopes, ctx) }).catch((err: unknown) => {
+      if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+      failures.push(asCheckFailure('token scopes', err))
+    }))
+  }
+  for (const { name, fn } of config.checks.custom) {
+    tasks.push(deadline.run(`check "${name}"`, async () => { await fn(cloud) }).catch((err: unknown) => {
+      if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+      failures.push(asCheckFailure(name, err))
+    }))
+  }
+  await Promise.all(tasks)
+  for (const f of failures) deadline.recordFailure(f)
+  return failures
+}
+
+export function asCheckFailure (name: string, err: unknown): CloudSecretsError {
+  if (err instanceof CloudSecretsError) return new CloudSecretsError(err.kind, `check "${name}": ${err.summary}`, { ...err.details(), check: name })
+  const message = err instanceof Error ? err.message : String(err)
+  return new CloudSecretsError('CHECK_FAILED', `startup check "${name}" failed: ${message}`, { check: name, cause: err, fix: `fix what check "${name}" verifies (see its error above), then start again` })
+}
+
+/** Loads the secrets; each settled secret is reported to `onSecret` (its value never is). */
+export async function loadSecrets (references: readonly SecretReference[], providers: ReadonlyMap<ProviderName, Provider>, identities: Partial<Record<ProviderName, Identity>>, deadline: Deadline, log: Logger, options: { internal?: InternalOptions, retry: RetryPolicy, onSecret?: (report: SecretReport) => void }): Promise<LoadedSecrets> {
+  return await loadAllSecrets(references, providers, identities, deadline, log, {
+    concurrency: options.internal?.concurrency ?? DEFAULT_CONCURRENCY,
+    retry: options.retry,
+    onSecret: options.onSecret
+  })
+}
+
+export async function closeProviders (providers: ReadonlyMap<ProviderName, Provider>, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const grace = new Promise<void>((resolve) => { timer = setTimeout(resolve, CLOSE_GRACE_MS); timer.unref() })
+  const closing = Promise.allSettled([...providers.values()].map(async (p) => {
+    try {
+      await p.close()
+    } catch (err) {
+      log.warn({ provider: p.name, err: { message: (err as Error).message } }, 'cloud secrets: closing a provider failed')
+    }
+  }))
+  await Promise.race([closing, grace])
+  clearTimeout(timer)
+}
+
+/** One failure is thrown as is; several (one per provider) are reported together; a TIMEOUT wins. */
+export function throwAll (failures: readonly ProviderFailure[]): void {
+  const errors = failures.map((f) => f.error)
+  if (errors.length === 0) return
+  const timeout = errors.find((e) => e instanceof CloudSecretsError && e.kind === 'TIMEOUT')
+  if (timeout !== undefined) throw timeout
+  if (errors.length === 1) throw errors[0]
+  throw loadFailedError(errors.map((e) => e instanceof CloudSecretsError ? e : new CloudSecretsError('UNAVAILABLE', String((e as Error)?.message ?? e), { cause: e })))
+}
+
+function failuresOf (names: readonly ProviderName[], results: ReadonlyArray<PromiseSettledResult<unknown>>): ProviderFailure[] {
+  const failures: ProviderFailure[] = []
+  results.forEach((r, i) => { if (r.status === 'rejected') failures.push({ provider: names[i], error: r.reason }) })
+  return failures
+}

@@ -1,0 +1,84 @@
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** The built CLI (run `npm run build` first): tests run it exactly as a user's shell would. */
+export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
+
+export interface CliRun {
+  code: number | null
+  stdout: string
+  stderr: string
+  ms: number
+}
+
+/** Env vars the CLI reads; every run starts from the hermetic test env with none of them set. */
+const CLI_VARS = ['CLOUD_SECRETS', 'CLOUD_SECRETS_PROVIDER', 'CLOUD_SECRETS_TIMEOUT_MS', 'CLOUD_SECRETS_LOCAL_FILE', 'CLOUD_SECRETS_CHECK_SCOPES', 'CLOUD_SECRETS_REFRESH_MS', 'NO_COLOR', 'FORCE_COLOR']
+
+function childEnv (env: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const merged: NodeJS.ProcessEnv = { ...process.env }
+  for (const name of CLI_VARS) delete merged[name]
+  // tap's process-info hook costs ~0.4 s per child and serves tap's own coverage, which is off
+  // (c8 measures through NODE_V8_COVERAGE); the loopback guard stays
+  merged.NODE_OPTIONS = (merged.NODE_OPTIONS ?? '').split(/\s+/).filter((o) => !o.includes('@tapjs/processinfo')).join(' ')
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) delete merged[name]
+    else merged[name] = value
+  }
+  return merged
+}
+
+/** Runs `node dist/cli.js …args` with stdout piped (not a TTY). */
+export async function runCli (args: string[], env: Record<string, string | undefined> = {}, options: { cwd?: string, timeoutMs?: number } = {}): Promise<CliRun> {
+  const started = Date.now()
+  const child = spawn(process.execPath, [CLI, ...args], { env: childEnv(env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+  const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000)
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)))
+  clearTimeout(killer)
+  return { code, stdout, stderr, ms: Date.now() - started }
+}
+
+/** `script` (util-linux) gives the child a pseudo-terminal, so stdout.isTTY is really true. */
+export const HAS_SCRIPT = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0
+
+function shellQuote (s: string): string {
+  return `'${s.replace(/'/g, "'\\''")}'`
+}
+
+/** Runs the CLI on a pseudo-terminal; stdout and stderr arrive mixed, as a terminal shows them. */
+export async function runCliOnTty (args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
+  const started = Date.now()
+  const command = [process.execPath, CLI, ...args].map(shellQuote).join(' ')
+  const child = spawn('script', ['-qefc', command, '/dev/null'], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)))
+  return { code, stdout, stderr, ms: Date.now() - started }
+}
+
+/** A temp dir holding a local values file (JSON) and whatever else a test writes there. */
+export function tempDir (): string {
+  return mkdtempSync(join(tmpdir(), 'fcs-cli-'))
+}
+
+export function writeValues (dir: string, values: Record<string, unknown>, name = 'secrets.json'): string {
+  const file = join(dir, name)
+  writeFileSync(file, JSON.stringify(values))
+  return file
+}
+
+export function parseJson (run: CliRun): Record<string, any> {
+  try {
+    return JSON.parse(run.stdout) as Record<string, any>
+  } catch (err) {
+    throw new Error(`stdout is not JSON (exit ${String(run.code)}): ${run.stdout.slice(0, 500)} / stderr: ${run.stderr.slice(0, 500)}`, { cause: err })
+  }
+}
