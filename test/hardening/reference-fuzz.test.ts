@@ -146,7 +146,7 @@ test('regression: problems at the end of the input point at a character that is 
     ['a=foo?', '?'], // stray ?
     ['a=foo?optional&', '&'], // stray &
     ['ok=x, b=foo#a..b', '.'], // empty middle segment
-    ['a=foo?&optional', '&'] // empty first parameter
+    ['a=foo?&optional', '?'] // empty first parameter: the ? or & in front of it
   ]
   for (const [input, expected] of cases) {
     let caught: unknown
