@@ -101,8 +101,7 @@ export function parseReference (alias: string, text: string, source: string, off
     let pos = 0
     for (const segment of key) {
       if (segment.length === 0) {
-        // point at the "#" or "." in front of the missing segment
-        problem(keyStart + pos - 1, 'empty segment in the JSON key path (write #a.b.c)')
+        problem(keyStart + pos, 'empty segment in the JSON key path (write #a.b.c)')
         break
       }
       pos += segment.length + 1
@@ -137,7 +136,7 @@ export function parseReference (alias: string, text: string, source: string, off
           stage = value
         }
       } else if (name.length === 0) {
-        problem(pos - 1, 'empty parameter (check for a stray ? or &)')
+        problem(pos, 'empty parameter (check for a stray ? or &)')
       } else {
         problem(pos, `unknown parameter "${name}"; allowed: version=, stage=, optional`)
       }

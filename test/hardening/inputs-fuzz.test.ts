@@ -9,7 +9,7 @@ import { assertConfigRejection, assertPrototypesIntact, snapshotPrototypes } fro
 // name, and option values of the wrong type. Each is accepted with a correct value or rejected
 // with a coded CONFIG problem naming where it came from; nothing else escapes.
 
-const RUNS = 200
+const RUNS = 150
 const PROVIDERS: ProviderName[] = ['aws', 'gcp', 'azure', 'local']
 
 const text = fc.oneof(

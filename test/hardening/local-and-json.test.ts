@@ -127,7 +127,7 @@ test('local JSON values file: any object of names → JSON values loads exactly;
       await app.close()
     }
     assertPrototypesIntact(before)
-  }), { numRuns: 40 })
+  }), { numRuns: 30 })
   t.pass()
 })
 
@@ -156,7 +156,7 @@ test('local .env values file: any text loads what node:util parseEnv reads, or f
       await app.close()
     }
     assertPrototypesIntact(before)
-  }), { numRuns: 40 })
+  }), { numRuns: 30 })
   t.pass()
 })
 

@@ -145,7 +145,8 @@ test('regression: problems at the end of the input point at a character that is 
     ['a=foo#x.', '.'], // empty last key segment
     ['a=foo?', '?'], // stray ?
     ['a=foo?optional&', '&'], // stray &
-    ['ok=x, b=foo#a..b', '.'] // empty middle segment
+    ['ok=x, b=foo#a..b', '.'], // empty middle segment
+    ['a=foo?&optional', '&'] // empty first parameter
   ]
   for (const [input, expected] of cases) {
     let caught: unknown

@@ -35,7 +35,7 @@ interface SdkErrorShape {
   message?: string
   code?: string
   $fault?: string
-  $metadata?: { httpStatusCode?: number, requestId?: string }
+  $metadata?: { httpStatusCode?: number, requestId?: string, clockSkewCorrected?: boolean }
   $response?: { headers?: Record<string, string | undefined> }
 }
 
@@ -181,6 +181,10 @@ export function classifyAwsError (err: unknown, ctx: AwsCallContext): CloudSecre
   if (ACCESS_DENIED_NAMES.has(name)) return accessDenied(ctx, detail, err)
   if (DECRYPT_NAMES.has(name)) return decryptDenied(ctx, detail, err)
   if (THROTTLE_NAMES.has(name)) return transient('THROTTLED', ctx, `throttled (${name})`, err, retryAfterOf(err))
+  // a host clock off by more than AWS allows: the SDK has just set its clock offset from the
+  // answer's Date header (it would retry itself, but the plugin owns retries), so the next
+  // attempt is signed with the corrected time
+  if ((err as SdkErrorShape)?.$metadata?.clockSkewCorrected === true) return transient('UNAVAILABLE', ctx, `the request was signed with a skewed clock (${name}); the SDK corrected its clock offset`, err)
   if (TOKEN_NAMES.has(name)) {
     return new CloudSecretsError('TOKEN', `AWS rejected the credentials of ${who(ctx)} (source ${ctx.identity.source ?? 'unknown'}) for ${ctx.action}: ${name}: ${detail}`, {
       provider: 'aws',

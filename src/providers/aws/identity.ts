@@ -413,7 +413,8 @@ export class CredentialChain {
     if (ssoExpired(real) || [name, wrapped, code].some((n) => TOKEN_NAMES.has(n) || ACCESS_DENIED_NAMES.has(n))) {
       return new CloudSecretsError('TOKEN', `AWS credentials were found via ${where} but no token could be obtained: ${reason}`, { ...details, fix: tokenFix(primary.source, this.profile.name) })
     }
-    if (THROTTLE_NAMES.has(name)) {
+    // fromHttp reports an endpoint's 429 only as "status: 429" in its message
+    if (THROTTLE_NAMES.has(name) || status === 429) {
       return new CloudSecretsError('THROTTLED', `${where} throttled the credential request: ${reason}`, { ...details, retryable: true })
     }
     const transient = SERVER_NAMES.has(name) || (status !== undefined && status >= 500) || (network !== undefined && primary.source !== 'aws:imds')

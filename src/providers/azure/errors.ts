@@ -34,7 +34,7 @@ export class AzureSdkError extends Error {
   readonly requestId?: string
   constructor (source: Error & { code?: unknown, statusCode?: unknown, status?: unknown, errorCode?: unknown }, depth = 0) {
     const inner = (source as { cause?: unknown }).cause
-    super(scrub(String(source.message)).slice(0, 2000), inner instanceof Error && depth < 3 ? { cause: new AzureSdkError(inner, depth + 1) } : undefined)
+    super(scrub(safeMessage(source)).slice(0, 2000), inner instanceof Error && depth < 3 && !isParseError(source) ? { cause: new AzureSdkError(inner, depth + 1) } : undefined)
     this.name = typeof source.name === 'string' ? source.name : 'Error'
     const code = source.code ?? source.errorCode
     if (typeof code === 'string' || typeof code === 'number') this.code = String(code)
@@ -45,6 +45,24 @@ export class AzureSdkError extends Error {
     if (requestId !== undefined) this.requestId = requestId
     this.stack = `${this.name}: ${this.message}`
   }
+}
+
+/**
+ * core-client's deserialization error quotes the whole response body ("Error "SyntaxError: …"
+ * occurred while parsing the response body - <body>"), and V8's SyntaxError quotes it too: for a
+ * Key Vault answer that body is the secret. Such a message is replaced, never repeated.
+ */
+function isParseError (err: unknown): boolean {
+  const e = err as { code?: unknown, message?: unknown, name?: unknown } | undefined
+  return e?.code === 'PARSE_ERROR' || e?.name === 'SyntaxError' || /occurred while parsing the response body/.test(String(e?.message))
+}
+
+function safeMessage (err: unknown): string {
+  if (isParseError(err)) {
+    const status = statusOf(err)
+    return `the response${status !== undefined ? ` (HTTP ${status})` : ''} could not be parsed as JSON; its body is not repeated here because it may hold a secret`
+  }
+  return String((err as Error)?.message ?? '')
 }
 
 export function sanitize (err: unknown): unknown {
@@ -256,7 +274,7 @@ export function classifyVaultError (err: unknown, call: VaultCall): CloudSecrets
   const code = (err as { code?: unknown }).code
   const status = statusOf(err)
   const inner = innerCode(err)
-  const message = String((err as Error)?.message ?? '')
+  const message = safeMessage(err)
   const principal = grantPrincipal(call.identity)
 
   if (code === 'SecretNotFound' || (status === 404 && code !== 'VaultNotFound')) {

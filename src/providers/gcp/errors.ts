@@ -1,5 +1,5 @@
 import { CloudSecretsError } from '../../errors.js'
-import { networkErrorCode } from '../../retry.js'
+import { networkErrorCode, parseRetryAfter } from '../../retry.js'
 import type { Identity } from '../../types.js'
 import { ACCESS_PERMISSION, accessDeniedFix, SECRET_ACCESSOR_ROLE, type SecretLocation } from './grant.js'
 
@@ -122,7 +122,7 @@ export function classifySecretError (err: unknown, ctx: SecretErrorContext): Clo
         fix: 'fix the reference: a secret id, or projects/P/secrets/S[/versions/V] (projects/P/locations/L/secrets/S for regional secrets)'
       })
     case GrpcCode.RESOURCE_EXHAUSTED:
-      return new CloudSecretsError('THROTTLED', `Secret Manager throttled reading ${ctx.name} (${details})`, { ...base, retryable: true })
+      return new CloudSecretsError('THROTTLED', `Secret Manager throttled reading ${ctx.name} (${details})`, { ...base, retryable: true, retryAfterMs: retryDelayOf(err) })
     case GrpcCode.UNAVAILABLE:
     case GrpcCode.DEADLINE_EXCEEDED:
     case GrpcCode.INTERNAL:
@@ -132,7 +132,7 @@ export function classifySecretError (err: unknown, ctx: SecretErrorContext): Clo
         // the credential failed while the call was being authorized (token refresh)
         return new CloudSecretsError('TOKEN', `no token for ${who} while reading ${ctx.name}: ${details}`, { ...base, fix: tokenFix(ctx.identity.source) })
       }
-      return new CloudSecretsError('UNAVAILABLE', `Secret Manager at ${ctx.endpoint} failed reading ${ctx.name} (gRPC ${code}: ${details})`, { ...base, retryable: code !== GrpcCode.CANCELLED })
+      return new CloudSecretsError('UNAVAILABLE', `Secret Manager at ${ctx.endpoint} failed reading ${ctx.name} (gRPC ${code}: ${details})`, { ...base, retryable: code !== GrpcCode.CANCELLED, retryAfterMs: retryDelayOf(err) })
     }
     default: {
       const network = networkErrorCode(err)
@@ -179,9 +179,9 @@ export function classifyTokenError (err: unknown, ctx: TokenErrorContext): Cloud
   }
   const status = httpStatus(err)
   const reason = oauthReason(err)
-  if (status === 429) return new CloudSecretsError('THROTTLED', `${ctx.endpoint} throttled the token request for ${ctx.what}${reason}`, { ...base, retryable: true })
+  if (status === 429) return new CloudSecretsError('THROTTLED', `${ctx.endpoint} throttled the token request for ${ctx.what}${reason}`, { ...base, retryable: true, retryAfterMs: retryAfterHeader(err) })
   if (status !== undefined && status >= 500) {
-    return new CloudSecretsError('UNAVAILABLE', `${ctx.endpoint} failed the token request for ${ctx.what} with HTTP ${status}${reason}`, { ...base, retryable: true })
+    return new CloudSecretsError('UNAVAILABLE', `${ctx.endpoint} failed the token request for ${ctx.what} with HTTP ${status}${reason}`, { ...base, retryable: true, retryAfterMs: retryAfterHeader(err) })
   }
   if (status === 404 && ctx.source === 'gcp:metadata') {
     return new CloudSecretsError('TOKEN', `the metadata server has no service account for this workload (HTTP 404 from ${ctx.endpoint})`, { ...base, fix: tokenFix(ctx.source) })
@@ -214,4 +214,29 @@ function oauthReason (err: unknown): string {
   }
   const message = (err as Error | undefined)?.message
   return typeof message === 'string' && message.length > 0 ? `: ${safeText(message)}` : ''
+}
+
+/**
+ * gRPC's Retry-After: a google.rpc.RetryInfo in the status details, which google-gax decodes
+ * into `statusDetails` (`retryDelay: { seconds, nanos }`, seconds possibly a Long).
+ */
+export function retryDelayOf (err: unknown): number | undefined {
+  const details = (err as { statusDetails?: unknown } | undefined)?.statusDetails
+  if (!Array.isArray(details)) return undefined
+  for (const detail of details) {
+    const delay = (detail as { retryDelay?: { seconds?: unknown, nanos?: unknown } | null } | null)?.retryDelay
+    if (delay === undefined || delay === null) continue
+    const ms = Number(delay.seconds ?? 0) * 1000 + Number(delay.nanos ?? 0) / 1e6
+    if (Number.isFinite(ms) && ms >= 0) return Math.round(ms)
+  }
+  return undefined
+}
+
+/** Retry-After of a gaxios error's response (a fetch Headers object, or a plain record in older gaxios). */
+export function retryAfterHeader (err: unknown): number | undefined {
+  const headers = (err as { response?: { headers?: unknown } } | undefined)?.response?.headers
+  if (headers === undefined || headers === null || typeof headers !== 'object') return undefined
+  const get = (headers as { get?: unknown }).get
+  const value = typeof get === 'function' ? (get as (name: string) => string | null).call(headers, 'retry-after') : (headers as Record<string, unknown>)['retry-after']
+  return typeof value === 'string' ? parseRetryAfter(value) : undefined
 }

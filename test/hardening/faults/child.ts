@@ -1,0 +1,120 @@
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+// Runs one startup as a child process: a plain ESM app importing the built dist/index.js,
+// configured by env vars only. It prints one JSON line with the outcome and does NOT call
+// process.exit: the process must end by itself, which proves nothing was left open.
+
+const root = fileURLToPath(new URL('../../../', import.meta.url))
+
+export interface ChildOutcome {
+  ok: boolean
+  code?: string
+  /** codes of the aggregated failures (LOAD_FAILED) */
+  inner?: string[]
+  pending?: string[]
+  /** ms from register to ready/failure, measured in the child */
+  ms: number
+  /** message + util.inspect of the error, for leak scans */
+  text?: string
+  principal?: string
+  secrets?: number
+}
+
+export interface ChildResult {
+  outcome?: ChildOutcome
+  /** the child exited by itself before the hard limit */
+  exited: boolean
+  exitCode: number | null
+  /** ms between the outcome line and the exit */
+  exitLagMs?: number
+  stdout: string
+  stderr: string
+}
+
+let script: string | undefined
+
+/** Builds dist/ once if missing, and writes the child app once per process. */
+export function childScript (): string {
+  if (script !== undefined) return script
+  if (!existsSync(join(root, 'dist', 'index.js'))) {
+    const built = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'pipe' })
+    if (built.status !== 0) throw new Error(`npm run build failed: ${String(built.stdout)}`)
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'fcs-fault-child-'))
+  script = join(dir, 'app.mjs')
+  writeFileSync(script, `
+import { inspect } from 'node:util'
+const Fastify = (await import(${JSON.stringify(pathToFileURL(join(root, 'node_modules', 'fastify', 'fastify.js')).href)})).default
+const cloudSecrets = (await import(${JSON.stringify(pathToFileURL(join(root, 'dist', 'index.js')).href)})).default
+// the SDK is loaded before the clock starts: the matrix measures fault handling, not module loading
+for (const url of JSON.parse(process.env.FCS_FAULT_WARM ?? '[]')) await import(url)
+const app = Fastify({ logger: false, pluginTimeout: 60000 })
+const started = Date.now()
+app.register(cloudSecrets)
+let outcome
+try {
+  await app.ready()
+  outcome = { ok: true, ms: Date.now() - started, principal: app.cloud.identity.principal, secrets: Object.keys(app.secrets).length }
+  await app.close()
+} catch (err) {
+  outcome = { ok: false, ms: Date.now() - started, code: err.code, inner: err.errors?.map((e) => e.code), pending: err.pending, text: String(err.message) + '\\n' + inspect(err, { depth: 6 }) }
+}
+process.stdout.write('FCS-OUTCOME ' + JSON.stringify(outcome) + '\\n')
+// no process.exit: the event loop must drain by itself
+`)
+  return script
+}
+
+/** Module URLs to import in the child before the clock starts (resolved from the repository). */
+export function warmUrls (specifiers: readonly string[]): string[] {
+  return specifiers.map((s) => import.meta.resolve(s))
+}
+
+export async function runChild (env: Record<string, string | undefined>, options: { warm?: readonly string[], hardLimitMs?: number } = {}): Promise<ChildResult> {
+  const file = childScript()
+  const childEnv: Record<string, string | undefined> = { ...process.env, ...env, FCS_FAULT_WARM: JSON.stringify(options.warm ?? []) }
+  for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k]
+  const child = spawn(process.execPath, [file], { env: childEnv as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  let outcomeAt: number | undefined
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += String(d)
+    if (outcomeAt === undefined && stdout.includes('FCS-OUTCOME ')) outcomeAt = Date.now()
+  })
+  child.stderr.on('data', (d: Buffer) => { stderr += String(d) })
+  const exit = await new Promise<{ code: number | null } | undefined>((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), options.hardLimitMs ?? 15_000)
+    child.on('exit', (code) => { clearTimeout(timer); resolve({ code }) })
+  })
+  if (exit === undefined) {
+    child.kill('SIGKILL')
+    await new Promise((resolve) => child.once('exit', resolve))
+  }
+  const line = stdout.split('\n').find((l) => l.startsWith('FCS-OUTCOME '))
+  return {
+    outcome: line === undefined ? undefined : JSON.parse(line.slice('FCS-OUTCOME '.length)) as ChildOutcome,
+    exited: exit !== undefined,
+    exitCode: exit?.code ?? null,
+    exitLagMs: exit !== undefined && outcomeAt !== undefined ? Date.now() - outcomeAt : undefined,
+    stdout,
+    stderr
+  }
+}
+
+/** Runs tasks with at most `limit` at a time (children compete for 2 cores). */
+export async function inParallel<T> (limit: number, tasks: ReadonlyArray<() => Promise<T>>): Promise<T[]> {
+  const results: T[] = new Array(tasks.length)
+  let next = 0
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, async () => {
+    while (next < tasks.length) {
+      const i = next++
+      results[i] = await tasks[i]()
+    }
+  }))
+  return results
+}

@@ -1,0 +1,101 @@
+import type { Test } from 'tap'
+import { assertNoLeak } from '../../helpers/capture.js'
+import { inParallel, runChild, type ChildResult } from './child.js'
+import { FaultGate, refusedPort, type GatePolicy } from './gate.js'
+
+// The fault matrix runner shared by the three clouds: one child-process startup per case, a
+// FaultGate (or a refused port) in place of the endpoint under test, cases in parallel.
+
+export interface MatrixCase<Target extends string> {
+  plane: 'identity' | 'data'
+  fault: string
+  target: Target
+  /** a gate policy, or 'refused' for a port with nothing listening */
+  policy: GatePolicy | 'refused'
+  expect: { ok: true } | { code: string, inner?: string }
+  deadline?: number
+  /** the provider answers differently today; the code check is reported as todo with this reason */
+  known?: string
+  /** a Retry-After beyond the deadline: give up at once, well before the deadline */
+  fast?: true | string
+}
+
+export interface MatrixSetup<Target extends string> {
+  cases: Array<MatrixCase<Target>>
+  /** the real fake behind each target, and how the gate in front of it is served */
+  targets: Record<Target, { port: number, tls: boolean, gateTls?: { key: string, cert: string }, http2?: boolean }>
+  /** child env for a case, given the port that now stands for its target */
+  env: (c: MatrixCase<Target>, port: number, deadline: number) => Record<string, string | undefined>
+  deadline: number
+  warm: string[]
+  /** secret values and tokens that must never appear in a child's output */
+  sensitive: () => string[]
+  parallel?: number
+}
+
+/**
+ * Faults retried until the deadline (persistent 5xx, refused, reset, throttling) end with the
+ * store's answer; rarely, under load, the last attempt is still running when the deadline fires
+ * and the startup ends as TIMEOUT instead (core retry race, see the hardening report). That is
+ * accepted, and said, rather than made a flaky failure.
+ */
+const RETRIED_UNTIL_DEADLINE = new Set(['FST_CLOUD_SECRETS_UNAVAILABLE', 'FST_CLOUD_SECRETS_THROTTLED'])
+
+export async function runMatrix<Target extends string> (t: Test, setup: MatrixSetup<Target>): Promise<void> {
+  const started = Date.now()
+  const results = await inParallel(setup.parallel ?? 4, setup.cases.map((c) => async (): Promise<[MatrixCase<Target>, ChildResult]> => {
+    let port: number
+    let gate: FaultGate | undefined
+    const target = setup.targets[c.target]
+    if (c.policy === 'refused') {
+      port = await refusedPort()
+    } else {
+      gate = await new FaultGate({ upstream: { port: target.port, tls: target.tls }, tls: target.gateTls, http2: target.http2, policy: c.policy }).start()
+      port = gate.port
+    }
+    const deadline = c.deadline ?? setup.deadline
+    try {
+      return [c, await runChild(setup.env(c, port, deadline), { warm: setup.warm, hardLimitMs: deadline + 10_000 })]
+    } finally {
+      await gate?.close()
+    }
+  }))
+
+  const sensitive = setup.sensitive()
+  for (const [c, r] of results) {
+    const name = `${c.plane} plane, ${c.fault}`
+    const deadline = c.deadline ?? setup.deadline
+    const o = r.outcome
+    t.ok(o !== undefined, `${name}: the child reported an outcome${o === undefined ? ` (stderr: ${r.stderr.slice(0, 400)})` : ''}`)
+    if (o === undefined) continue
+    const said = (o.text ?? '').split('\n').slice(0, 3).join(' | ').slice(0, 400)
+    t.comment(`${name}: ${o.ok ? 'ok' : `${o.code ?? '?'}${o.inner !== undefined ? ` [${o.inner.join()}]` : ''}`} after ${o.ms} ms, exit ${r.exitLagMs ?? '?'} ms later`)
+    if ('ok' in c.expect) {
+      t.ok(o.ok, `${name}: startup succeeds (got ${o.code ?? 'ok'}${o.inner !== undefined ? ` [${o.inner.join()}]` : ''} ${said})`)
+      t.ok(o.ms < deadline, `${name}: within the ${deadline} ms deadline (${o.ms} ms)`)
+    } else {
+      const expected = c.expect.inner ?? c.expect.code
+      if (o.code === 'FST_CLOUD_SECRETS_TIMEOUT' && RETRIED_UNTIL_DEADLINE.has(expected)) {
+        t.comment(`${name}: the deadline fired during the last retry (TIMEOUT instead of ${expected})`)
+      } else {
+        const todo = c.known !== undefined ? { todo: `${c.known} (got ${o.code ?? 'ok'}${o.inner !== undefined ? ` [${o.inner.join()}]` : ''})` } : {}
+        t.equal(o.code, c.expect.code, `${name}: ${c.expect.code} (${said})`, todo)
+        if (c.expect.inner !== undefined) t.same(o.inner, [c.expect.inner], `${name}: the failure is ${c.expect.inner} (${said})`, todo)
+        if (c.known !== undefined) t.ok(o.code?.startsWith('FST_CLOUD_SECRETS_'), `${name}: still a coded error (${o.code ?? 'ok'})`)
+      }
+      t.ok(o.ms <= deadline + 1000, `${name}: failed within deadline + 1 s (${o.ms} ms)`)
+      if (c.fast !== undefined) t.ok(o.ms < deadline * 0.8, `${name}: gave up at once, not at the deadline (${o.ms} ms)`, typeof c.fast === 'string' ? { todo: c.fast } : {})
+    }
+    t.ok(r.exited, `${name}: the child exited by itself${r.exitLagMs !== undefined ? ` (${r.exitLagMs} ms after its outcome)` : ''}`)
+    t.equal(r.exitCode, 0, `${name}: exit code 0 (no loopback violation)`)
+    assertNoLeak(t, r.stdout + r.stderr, sensitive, `${name}: child output`)
+  }
+  t.comment(`${setup.cases.length} startups in ${Date.now() - started} ms`)
+}
+
+/** A body that is almost JSON and carries a secret-looking value right before the syntax error (V8 quotes that region). */
+export function malformed (field: string, value: string, extra: Record<string, string> = {}): string {
+  return `{${Object.entries(extra).map(([k, v]) => `"${k}":"${v}",`).join('')}"${field}":"${value}",,}`
+}
+
+export const HTML_200 = { status: 200, headers: { 'content-type': 'text/html' }, body: '<html><body><h1>Welcome to nginx!</h1></body></html>' }
