@@ -58,9 +58,10 @@ const cloudSecrets: FastifyPluginAsync<CloudSecretsOptions> = async function clo
   }
 }
 
+// getters without setters: app code can read app.secrets and app.cloud but never swap them
 function decorate (app: FastifyInstance, secrets: SecretsRecord, cloud: CloudContext): void {
-  app.decorate('secrets', secrets)
-  app.decorate('cloud', cloud)
+  app.decorate('secrets', { getter: () => secrets })
+  app.decorate('cloud', { getter: () => cloud })
   app.decorateRequest('cloud', {
     getter (this: { server: FastifyInstance }) { return this.server.cloud }
   })

@@ -47,9 +47,9 @@ export async function withRetry<T> (
     lastAttemptMs = Date.now() - started
     if (!error.retryable || n + 1 >= policy.maxAttempts) throw error
     const delay = backoffDelay(n, policy, error.retryAfterMs)
-    // give up with the store's own answer when the wait plus another attempt as long as the
-    // last one would not fit: better THROTTLED/UNAVAILABLE now than a bare TIMEOUT later
-    if (delay + lastAttemptMs >= deadline.remaining()) {
+    // give up with the store's own answer when the wait plus another attempt (with room for it
+    // to be twice as slow as the last one) would not fit: better THROTTLED/UNAVAILABLE now than a bare TIMEOUT later
+    if (delay + 2 * lastAttemptMs + 50 >= deadline.remaining()) {
       const waitNote = error.retryAfterMs !== undefined
         ? `the store asked to retry after ${Math.ceil(error.retryAfterMs / 1000)} s, beyond the remaining startup deadline`
         : 'no time was left in the startup deadline for another attempt'

@@ -83,7 +83,7 @@ test('decorating again fails, and a second registration cannot replace the first
   t.equal(twice.secrets.jwtKey, values.jwtKey, 'the first values stay')
 })
 
-test('app code cannot swap app.secrets or app.cloud themselves after ready', { todo: 'needs plugin.ts/startup.ts: decorate with { getter } (see the hardening report)' }, async (t) => {
+test('app code cannot swap app.secrets or app.cloud themselves after ready', async (t) => {
   const { app, values } = await startApp(t)
   t.throws(() => { (app as unknown as Record<string, unknown>).secrets = { jwtKey: 'swapped' } }, TypeError)
   t.throws(() => Object.defineProperty(app, 'secrets', { value: { jwtKey: 'swapped' } }), TypeError)
