@@ -79,13 +79,13 @@ test('credential failures: NO_CREDENTIALS vs TOKEN, DefaultAzureCredential stop 
     t.match(err.fix, /AZURE_CLIENT_ID names a user-assigned identity/)
   })
 
-  await t.test('managed identity endpoint keeps failing → TOKEN after bounded retries', async (t) => {
+  await t.test('managed identity endpoint keeps failing → UNAVAILABLE after bounded retries', async (t) => {
     useEnv(t, { ...base, ...world.appService.env(), ...noImds })
     world.appService.faults.script = Array.from({ length: 10 }, () => ({ status: 500 }))
     const { error } = await startApp(t)
     world.appService.faults.script = []
     const err = error as CloudSecretsError
-    t.equal(err?.code, 'FST_CLOUD_SECRETS_TOKEN')
+    t.equal(err?.code, 'FST_CLOUD_SECRETS_UNAVAILABLE', 'an endpoint that keeps failing is not a rejected credential')
     t.match(err.message, /HTTP 500/)
     t.match(err.attempts?.find((a) => a.source === 'azure:managed-identity'), { outcome: 'failed' })
   })

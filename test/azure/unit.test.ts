@@ -58,7 +58,7 @@ test('credential classification and the final error', async (t) => {
   const link = (source: ChainLink['source'], miKind?: ChainLink['miKind']): ChainLink => ({ source, credentialName: 'C', describe: 'd', miKind })
   const unavailable = Object.assign(new Error('x'), { name: 'CredentialUnavailableError' })
   const env503 = classifyCredentialError(link('azure:environment'), Object.assign(new Error('Service Unavailable'), { name: 'AuthenticationError', statusCode: 503 }))
-  t.same([env503.kind, env503.retryable, env503.failure?.stopsChain], ['TOKEN', true, true])
+  t.same([env503.kind, env503.retryable, env503.failure?.stopsChain], ['UNAVAILABLE', true, true])
   const net = classifyCredentialError(link('azure:workload-identity'), Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }))
   t.match(net.failure?.reason, /ECONNREFUSED/)
   t.equal(classifyCredentialError(link('azure:environment'), unavailable).failure?.unavailable, true)

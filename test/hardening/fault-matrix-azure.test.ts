@@ -54,15 +54,15 @@ test('Azure fault matrix: identity and data plane, each startup in its own proce
   }
 
   const cases: Case[] = [
-    { plane: 'identity', fault: 'connection refused', target: 'mi', policy: 'refused', expect: { code: 'FST_CLOUD_SECRETS_UNAVAILABLE' }, known: 'azure reports a failing managed identity endpoint as TOKEN, not UNAVAILABLE/THROTTLED (see the hardening report)' },
-    { plane: 'identity', fault: 'reset mid-response', target: 'mi', policy: faults.always('reset'), expect: { code: 'FST_CLOUD_SECRETS_UNAVAILABLE' }, known: 'azure reports a failing managed identity endpoint as TOKEN, not UNAVAILABLE/THROTTLED (see the hardening report)' },
+    { plane: 'identity', fault: 'connection refused', target: 'mi', policy: 'refused', expect: { code: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
+    { plane: 'identity', fault: 'reset mid-response', target: 'mi', policy: faults.always('reset'), expect: { code: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
     { plane: 'identity', fault: 'accept and never answer', target: 'mi', policy: faults.always('hang'), expect: { code: 'FST_CLOUD_SECRETS_TIMEOUT' } },
     { plane: 'identity', fault: 'slow drip', target: 'mi', policy: faults.always('drip'), expect: { code: 'FST_CLOUD_SECRETS_TIMEOUT' } },
-    { plane: 'identity', fault: '5xx (persistent)', target: 'mi', policy: faults.always(miError(500, 'An unexpected error occured while fetching the AAD Token.')), expect: { code: 'FST_CLOUD_SECRETS_UNAVAILABLE' }, known: 'azure reports a failing managed identity endpoint as TOKEN, not UNAVAILABLE/THROTTLED (see the hardening report)' },
+    { plane: 'identity', fault: '5xx (persistent)', target: 'mi', policy: faults.always(miError(500, 'An unexpected error occured while fetching the AAD Token.')), expect: { code: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
     { plane: 'identity', fault: '5xx (twice, then well)', target: 'mi', policy: faults.first(2, miError(503, 'Service unavailable')), expect: { ok: true } },
-    { plane: 'identity', fault: 'throttled, no Retry-After (persistent)', target: 'mi', policy: faults.always(miError(429, 'Too many requests')), expect: { code: 'FST_CLOUD_SECRETS_THROTTLED' }, known: 'azure reports a failing managed identity endpoint as TOKEN, not UNAVAILABLE/THROTTLED (see the hardening report)' },
+    { plane: 'identity', fault: 'throttled, no Retry-After (persistent)', target: 'mi', policy: faults.always(miError(429, 'Too many requests')), expect: { code: 'FST_CLOUD_SECRETS_THROTTLED' } },
     { plane: 'identity', fault: 'throttled once, Retry-After 1 s', target: 'mi', policy: faults.first(1, miError(429, 'Too many requests', { 'retry-after': '1' })), expect: { ok: true }, deadline: SLOW_DEADLINE },
-    { plane: 'identity', fault: 'throttled, Retry-After beyond the deadline', target: 'mi', policy: faults.always(miError(429, 'Too many requests', { 'retry-after': '30' })), expect: { code: 'FST_CLOUD_SECRETS_THROTTLED' }, known: 'azure reports a failing managed identity endpoint as TOKEN, not UNAVAILABLE/THROTTLED (see the hardening report)', fast: true },
+    { plane: 'identity', fault: 'throttled, Retry-After beyond the deadline', target: 'mi', policy: faults.always(miError(429, 'Too many requests', { 'retry-after': '30' })), expect: { code: 'FST_CLOUD_SECRETS_THROTTLED' }, fast: true },
     { plane: 'identity', fault: 'malformed JSON', target: 'mi', policy: faults.always({ status: 200, headers: { 'content-type': 'application/json' }, body: malformed('access_token', leakedToken, { token_type: 'Bearer' }) }), expect: { code: 'FST_CLOUD_SECRETS_TOKEN' } },
     { plane: 'identity', fault: 'wrong content type (HTML 200)', target: 'mi', policy: faults.always(HTML_200), expect: { code: 'FST_CLOUD_SECRETS_TOKEN' } },
     { plane: 'identity', fault: 'expired credentials (a token Key Vault finds expired)', target: 'mi', policy: faults.always(expiredToken), expect: { code: 'FST_CLOUD_SECRETS_LOAD_FAILED', inner: 'FST_CLOUD_SECRETS_TOKEN' } },

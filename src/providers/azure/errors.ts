@@ -112,6 +112,8 @@ export interface CredentialFailure {
   stopsChain: boolean
   reason: string
   cause?: unknown
+  /** a transient endpoint failure (5xx, network, 429) rather than a rejected credential */
+  transient?: 'UNAVAILABLE' | 'THROTTLED'
 }
 
 /** Marks a classified credential error, so the chain can read back its verdict after retries. */
@@ -171,8 +173,9 @@ export function classifyCredentialError (link: ChainLink, err: unknown): Credent
     reason = `${where}${aadsts !== undefined ? scrub(aadsts).slice(0, 400) : firstLine(message)}`
     if (retryable) stopsChain = true
   }
-  const failure: CredentialFailure = { link, unavailable, stopsChain, reason, cause: err }
-  const error = new CloudSecretsError(unavailable ? 'NO_CREDENTIALS' : 'TOKEN', `${link.credentialName}: ${reason}`, {
+  const transient = unavailable || !retryable ? undefined : status === 429 ? 'THROTTLED' : 'UNAVAILABLE'
+  const failure: CredentialFailure = { link, unavailable, stopsChain, reason, cause: err, transient }
+  const error = new CloudSecretsError(unavailable ? 'NO_CREDENTIALS' : (transient ?? 'TOKEN'), `${link.credentialName}: ${reason}`, {
     provider: 'azure',
     retryable: !unavailable && retryable,
     retryAfterMs,
@@ -231,7 +234,8 @@ export function credentialFailureError (failures: readonly CredentialFailure[], 
       fix: `${LOCAL_FIX}; ${AZURE_FIX}; ${SP_FIX}`
     })
   }
-  return new CloudSecretsError('TOKEN', `Azure credential ${failed.link.source} (${failed.link.describe}) could not get a token for ${scope}: ${failed.reason}\nTried:\n${list}`, {
+  // an endpoint that kept failing (5xx, network, 429) is not a rejected credential: say so
+  return new CloudSecretsError(failed.transient ?? 'TOKEN', `Azure credential ${failed.link.source} (${failed.link.describe}) could not get a token for ${scope}: ${failed.reason}\nTried:\n${list}`, {
     provider: 'azure',
     attempts: [...attempts],
     cause: sanitize(failed.cause),
