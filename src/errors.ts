@@ -155,22 +155,10 @@ export class CloudSecretsError extends Error {
     }
   }
 
+  /** what JSON (and so pino's err serializer output) carries: no cause, which may be an SDK object */
   toJSON (): Record<string, unknown> {
-    return {
-      code: this.code,
-      message: this.message,
-      provider: this.provider,
-      alias: this.alias,
-      secret: this.secret,
-      principal: this.principal,
-      permission: this.permission,
-      fix: this.fix,
-      problems: this.problems,
-      pending: this.pending,
-      attempts: this.attempts,
-      check: this.check,
-      errors: this.errors?.map((e) => e.toJSON())
-    }
+    const { cause, retryable, retryAfterMs, errors, ...fields } = this.details()
+    return { code: this.code, message: this.message, ...fields, errors: errors?.map((e) => e.toJSON()) }
   }
 }
 
