@@ -6,6 +6,7 @@ import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { coldStart, type ProviderBootCase } from './sections/cold-start.js'
 import { requestOverhead } from './sections/request-overhead.js'
+import { fleetBoot } from './sections/fleet.js'
 import { startupVsSecrets, LATENCY_MS } from './sections/startup.js'
 import type { CloudName } from './worlds.js'
 
@@ -32,6 +33,13 @@ if (want('startup')) {
   sensitive.push(...r.sensitive)
   results.startup = { latencyMs: LATENCY_MS, summary: r.summary, rows: r.rows }
   print(`## Startup vs secret count (every fake request +${LATENCY_MS} ms; register → ready; baseline = credentials, then one awaited get per secret)\n\n${r.table}`)
+}
+
+if (want('fleet')) {
+  const r = await fleetBoot()
+  sensitive.push(...r.sensitive)
+  results.fleet = { setup: r.setup, runs: r.runs }
+  print(`## Fleet boot (${r.setup})\n\n${r.table}\n`)
 }
 
 if (want('cold-start')) {

@@ -30,6 +30,8 @@ export interface BenchWorld {
   baseline: (ids: string[]) => Promise<void>
   /** tokens, keys and values the fakes issued, for the leak scan */
   sensitive: () => string[]
+  /** Azure only: Key Vault's per-vault token bucket (undefined: no limit) */
+  limit?: (rate: { perSecond: number, burst: number, retryAfterS?: number } | undefined) => void
   close: () => Promise<void>
 }
 
@@ -95,9 +97,11 @@ export async function startAzureBenchWorld (): Promise<BenchWorld> {
     counts: () => ({
       'MI token': world.appService.count('GET /msi/token'),
       'Entra token': world.entra.countMatching(/^POST .*\/token$/),
-      'Key Vault GET (challenge 401)': world.keyvault.total - world.keyvault.served,
-      'Key Vault GET secret': world.keyvault.served
+      'Key Vault GET (challenge 401)': world.keyvault.total - world.keyvault.served - world.keyvault.throttled,
+      'Key Vault GET secret': world.keyvault.served,
+      'Key Vault 429': world.keyvault.throttled
     }),
+    limit: (rate) => { world.keyvault.faults.rateLimit = rate },
     tokenKinds: ['MI token', 'Entra token'],
     baseline: async (list) => {
       const [{ DefaultAzureCredential }, { SecretClient }] = await Promise.all([import('@azure/identity'), import('@azure/keyvault-secrets')])
