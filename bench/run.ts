@@ -8,7 +8,7 @@ import { coldStart, type ProviderBootCase } from './sections/cold-start.js'
 import { requestOverhead } from './sections/request-overhead.js'
 import { fleetBoot } from './sections/fleet.js'
 import { startupVsSecrets, LATENCY_MS } from './sections/startup.js'
-import type { CloudName } from './worlds.js'
+import { startWorld, type CloudName } from './worlds.js'
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, providers: { type: 'string' } } })
 const clouds = (values.providers?.split(',') ?? ['aws', 'azure', 'gcp']) as CloudName[]
@@ -24,9 +24,11 @@ const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memo
 const results: Record<string, unknown> = { machine, command: `npm run bench${values.quick === true ? ' -- --quick' : ''}` }
 print(`fastify-cloud-secrets benchmarks — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, Node ${machine.node}\n`)
 
-const bootCases: ProviderBootCase[] = [
-  { provider: 'local', env: { CLOUD_SECRETS_PROVIDER: 'local', CLOUD_SECRETS: 'jwtKey=jwt-signing-key', CLOUD_SECRETS_LOCAL_FILE: 'example-app/secrets.local.json' }, sdks: [] }
-]
+const SDKS: Record<CloudName, { packages: string[], families: string[] }> = {
+  aws: { packages: ['@aws-sdk/client-secrets-manager', '@aws-sdk/client-sts', '@aws-sdk/credential-providers'], families: ['@aws-sdk/'] },
+  azure: { packages: ['@azure/identity', '@azure/keyvault-secrets'], families: ['@azure/'] },
+  gcp: { packages: ['@google-cloud/secret-manager'], families: ['@google-cloud/', 'google-gax', 'google-auth-library'] }
+}
 
 if (want('startup')) {
   const r = await startupVsSecrets(clouds, { runs: values.quick === true ? 3 : 5, bigRuns: values.quick === true ? 1 : 2 })
@@ -43,7 +45,19 @@ if (want('fleet')) {
 }
 
 if (want('cold-start')) {
-  const r = await coldStart(bootCases, { runs })
+  // each cloud boots in a fresh process against its fakes (no added latency here), one secret
+  const worlds = await Promise.all(clouds.map(async (c) => await startWorld[c]()))
+  const bootCases: ProviderBootCase[] = [
+    ...worlds.map((w) => ({ provider: w.provider, env: { ...w.env, CLOUD_SECRETS_PROVIDER: w.provider, CLOUD_SECRETS: `jwtKey=${w.ids[0]}` }, sdks: SDKS[w.provider].packages, families: SDKS[w.provider].families })),
+    { provider: 'local', env: { CLOUD_SECRETS_PROVIDER: 'local', CLOUD_SECRETS: 'jwtKey=jwt-signing-key', CLOUD_SECRETS_LOCAL_FILE: 'example-app/secrets.local.json' }, sdks: [], families: [] }
+  ]
+  let r
+  try {
+    r = await coldStart(bootCases, { runs })
+  } finally {
+    for (const w of worlds) sensitive.push(...w.sensitive(), ...w.values.values())
+    await Promise.all(worlds.map(async (w) => { await w.close() }))
+  }
   results.coldStart = r.rows
   print(`## Cold start and memory (fresh process each, ${runs} runs)\n\n${r.table}\n`)
 }
