@@ -21,8 +21,10 @@ export function round (n: number, digits = 1): number {
 
 /** Runs a node script in a fresh process and parses the last JSON line it prints. */
 export async function runJson<T> (args: string[], env: Record<string, string | undefined> = {}): Promise<T> {
+  const merged: Record<string, string> = {}
+  for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) merged[k] = v
   return await new Promise<T>((resolve, reject) => {
-    execFile(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(process.execPath, args, { cwd: root, env: merged, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err !== null) { reject(new Error(`${args.join(' ')} failed: ${stderr}`)); return }
       const last = stdout.trim().split('\n').pop() ?? ''
       resolve(JSON.parse(last) as T)

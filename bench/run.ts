@@ -1,35 +1,79 @@
 // npm run bench — prints every figure beside its baseline from the same run, as a ratio, and
 // writes bench/results.json. `npm run bench -- --quick` for fewer runs; `--only name,name`.
+import './tls-cache.mjs'
 import { writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { coldStart, type ProviderBootCase } from './sections/cold-start.js'
 import { requestOverhead } from './sections/request-overhead.js'
+import { fleetBoot } from './sections/fleet.js'
+import { startupVsSecrets, LATENCY_MS } from './sections/startup.js'
+import { startWorld, type CloudName } from './worlds.js'
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } })
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, providers: { type: 'string' } } })
+const clouds = (values.providers?.split(',') ?? ['aws', 'azure', 'gcp']) as CloudName[]
+// every secret value and token the fakes issued; the printed output and results.json must hold none
+const sensitive: string[] = []
+const printed: string[] = []
+const print = (text: string): void => { printed.push(text); console.log(text) }
 const only = values.only?.split(',')
 const want = (name: string): boolean => only === undefined || only.includes(name)
 const runs = values.quick === true ? 3 : 5
 
 const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, date: new Date().toISOString() }
 const results: Record<string, unknown> = { machine, command: `npm run bench${values.quick === true ? ' -- --quick' : ''}` }
-console.log(`fastify-cloud-secrets benchmarks — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, Node ${machine.node}\n`)
+print(`fastify-cloud-secrets benchmarks — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, Node ${machine.node}\n`)
 
-const bootCases: ProviderBootCase[] = [
-  { provider: 'local', env: { CLOUD_SECRETS_PROVIDER: 'local', CLOUD_SECRETS: 'jwtKey=jwt-signing-key', CLOUD_SECRETS_LOCAL_FILE: 'example-app/secrets.local.json' }, sdks: [] }
-]
+const SDKS: Record<CloudName, { packages: string[], families: string[] }> = {
+  aws: { packages: ['@aws-sdk/client-secrets-manager', '@aws-sdk/client-sts', '@aws-sdk/credential-providers'], families: ['@aws-sdk/'] },
+  azure: { packages: ['@azure/identity', '@azure/keyvault-secrets'], families: ['@azure/'] },
+  gcp: { packages: ['@google-cloud/secret-manager'], families: ['@google-cloud/', 'google-gax', 'google-auth-library'] }
+}
+
+if (want('startup')) {
+  const r = await startupVsSecrets(clouds, { runs: values.quick === true ? 3 : 5, bigRuns: values.quick === true ? 1 : 2 })
+  sensitive.push(...r.sensitive)
+  results.startup = { latencyMs: LATENCY_MS, summary: r.summary, rows: r.rows }
+  print(`## Startup vs secret count (every fake request +${LATENCY_MS} ms; register → ready; baseline = credentials, then one awaited get per secret)\n\n${r.table}`)
+}
+
+if (want('fleet')) {
+  const r = await fleetBoot()
+  sensitive.push(...r.sensitive)
+  results.fleet = { setup: r.setup, runs: r.runs }
+  print(`## Fleet boot (${r.setup})\n\n${r.table}\n`)
+}
 
 if (want('cold-start')) {
-  const r = await coldStart(bootCases, { runs })
+  // each cloud boots in a fresh process against its fakes (no added latency here), one secret
+  const worlds = await Promise.all(clouds.map(async (c) => await startWorld[c]()))
+  const bootCases: ProviderBootCase[] = [
+    ...worlds.map((w) => ({ provider: w.provider, env: { ...w.env, CLOUD_SECRETS_PROVIDER: w.provider, CLOUD_SECRETS: `jwtKey=${w.ids[0]}` }, sdks: SDKS[w.provider].packages, families: SDKS[w.provider].families })),
+    { provider: 'local', env: { CLOUD_SECRETS_PROVIDER: 'local', CLOUD_SECRETS: 'jwtKey=jwt-signing-key', CLOUD_SECRETS_LOCAL_FILE: 'example-app/secrets.local.json' }, sdks: [], families: [] }
+  ]
+  let r
+  try {
+    r = await coldStart(bootCases, { runs })
+  } finally {
+    for (const w of worlds) sensitive.push(...w.sensitive(), ...w.values.values())
+    await Promise.all(worlds.map(async (w) => { await w.close() }))
+  }
   results.coldStart = r.rows
-  console.log(`## Cold start and memory (fresh process each, ${runs} runs)\n\n${r.table}\n`)
+  print(`## Cold start and memory (fresh process each, ${runs} runs)\n\n${r.table}\n`)
 }
 
 if (want('request-overhead')) {
   const r = await requestOverhead({ runs, seconds: values.quick === true ? 2 : 3 })
   results.requestOverhead = { bare: r.bare, plugin: r.plugin, ratio: r.ratio, target: r.target, met: r.met }
-  console.log(`## Per-request cost (autocannon, 10 connections)\n\n${r.table}\n`)
+  print(`## Per-request cost (autocannon, 10 connections)\n\n${r.table}\n`)
 }
 
-writeFileSync(new URL('./results.json', import.meta.url), JSON.stringify(results, null, 2) + '\n')
+const json = JSON.stringify(results, null, 2) + '\n'
+const leaked = sensitive.filter((v) => v.length >= 8 && (json.includes(v) || printed.some((line) => line.includes(v))))
+if (leaked.length > 0) {
+  console.error(`LEAK: ${leaked.length} seeded secret value(s) or token(s) appear in the benchmark output or results; results.json not written`)
+  process.exit(1)
+}
+writeFileSync(new URL('./results.json', import.meta.url), json)
+console.log(`leak check: none of the ${sensitive.length} seeded values / issued tokens appear in the output or results.json`)
 console.log('wrote bench/results.json')

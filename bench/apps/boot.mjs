@@ -7,8 +7,15 @@ const { default: Fastify } = await import('fastify')
 const { default: cloudSecrets } = await import('../../dist/index.js')
 const app = Fastify({ logger: false })
 const registerStart = performance.now()
-if (mode === 'plugin') await app.register(cloudSecrets)
-await app.ready()
+let error
+try {
+  if (mode === 'plugin') await app.register(cloudSecrets)
+  await app.ready()
+} catch (err) {
+  // lazy-load checks boot configurations that fail after the provider imported its SDK
+  error = err.code ?? 'UNKNOWN'
+  if (process.env.BOOT_DEBUG) console.error(err.message)
+}
 const readyAt = performance.now()
 const loaded = typeof globalThis.__loadedModules === 'function' ? globalThis.__loadedModules() : []
 const sdks = ['@aws-sdk/', '@azure/', '@google-cloud/', 'google-gax', 'google-auth-library']
@@ -17,6 +24,7 @@ global.gc?.()
 const result = {
   mode,
   provider: app.cloud?.identity.provider ?? 'none',
+  error,
   processStartToReadyMs: readyAt,
   importMs: registerStart - importStart,
   registerToReadyMs: readyAt - registerStart,
@@ -25,5 +33,5 @@ const result = {
   sdksLoaded: sdks,
   secrets: app.secrets === undefined ? 0 : Object.keys(app.secrets).length
 }
-await app.close()
+await app.close().catch(() => {})
 process.stdout.write(JSON.stringify(result) + '\n')

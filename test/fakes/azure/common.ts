@@ -64,6 +64,8 @@ export interface Faults {
   hang?: boolean
   /** answered one per request, in order, before normal service resumes */
   script?: Array<{ status: number, retryAfter?: string, body?: unknown }>
+  /** a token bucket over the requests `accepts` (Key Vault's per-vault limit): above it, 429 + Retry-After */
+  rateLimit?: { perSecond: number, burst: number, retryAfterS?: number }
 }
 
 export abstract class FakeServer {
@@ -71,7 +73,10 @@ export abstract class FakeServer {
   /** requests seen, by "METHOD /path" (no query) */
   readonly counts = new Map<string, number>()
   total = 0
+  /** requests refused by `faults.rateLimit` */
+  throttled = 0
   port = 0
+  private bucket = { tokens: Number.NaN, at: 0 }
   protected server?: http.Server | https.Server
   private readonly sockets = new Set<Socket>()
 
@@ -111,6 +116,12 @@ export abstract class FakeServer {
     const body = await readBody(req)
     if (this.faults.hang === true) return
     if (this.faults.latencyMs !== undefined) await new Promise((resolve) => setTimeout(resolve, this.faults.latencyMs))
+    const limit = this.faults.rateLimit
+    if (limit !== undefined && this.accepts(req, url) && !this.take(limit)) {
+      this.throttled++
+      json(res, 429, defaultErrorBody(429), { 'retry-after': String(limit.retryAfterS ?? 1) })
+      return
+    }
     const scripted = this.faults.script?.shift()
     if (scripted !== undefined && this.accepts(req, url)) {
       const headers: Record<string, string> = { 'content-type': 'application/json', 'x-ms-request-id': randomUUID() }
@@ -120,6 +131,16 @@ export abstract class FakeServer {
     }
     if (scripted !== undefined) this.faults.script?.unshift(scripted)
     this.handle(req, res, url, body)
+  }
+
+  private take (limit: { perSecond: number, burst: number }): boolean {
+    const now = Date.now()
+    const b = this.bucket
+    b.tokens = Number.isNaN(b.tokens) ? limit.burst : Math.min(limit.burst, b.tokens + (now - b.at) * limit.perSecond / 1000)
+    b.at = now
+    if (b.tokens < 1) return false
+    b.tokens--
+    return true
   }
 
   /** which requests the fault script applies to (default: all) */
