@@ -7,7 +7,12 @@ import type { Deadline } from './deadline.js'
 import type { LoadContext, Provider, SecretOutcome, StepContext } from './providers/types.js'
 import type { Identity, Logger, ProviderName } from './types.js'
 
-export const DEFAULT_CONCURRENCY = 16
+/**
+ * Reads in flight at once per provider. Stores without a batch read (Key Vault, Secret Manager)
+ * take ceil(N / concurrency) round trips, so this is set well above typical secret counts while
+ * staying far below the stores' per-vault / per-project rate limits.
+ */
+export const DEFAULT_CONCURRENCY = 64
 
 export function createStepContext (deadline: Deadline, log: Logger, policy?: RetryPolicy): StepContext {
   return {

@@ -31,6 +31,10 @@ export function vaultScopes (refs: readonly SecretReference[], defaultVaultUrl?:
 export async function loadSecrets (refs: readonly SecretReference[], ctx: LoadContext, deps: LoadDeps): Promise<Map<string, SecretOutcome>> {
   const outcomes = new Map<string, SecretOutcome>()
   const calls = new Map<string, Promise<SecretOutcome>>()
+  // The first request to a vault gets a 401 challenge, which the client then remembers: let
+  // one request per vault settle it, then fan out, instead of every parallel first request
+  // paying the challenge round trip.
+  const opened = new Map<string, Promise<unknown>>()
 
   await Promise.all(refs.map(async (ref) => {
     const where = secretLocation(ref, deps.defaultVaultUrl)
@@ -41,7 +45,14 @@ export async function loadSecrets (refs: readonly SecretReference[], ctx: LoadCo
     const key = `${where.vaultUrl.toLowerCase()}/secrets/${where.name.toLowerCase()}/${ref.version ?? ''}`
     let call = calls.get(key)
     if (call === undefined) {
-      call = fetchSecret(ref, where, ctx, deps)
+      const vaultKey = where.vaultUrl.toLowerCase()
+      const opener = opened.get(vaultKey)
+      if (opener === undefined) {
+        call = fetchSecret(ref, where, ctx, deps)
+        opened.set(vaultKey, call.catch(() => undefined))
+      } else {
+        call = opener.then(async () => await fetchSecret(ref, where, ctx, deps))
+      }
       calls.set(key, call)
     }
     try {
