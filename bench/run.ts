@@ -63,7 +63,7 @@ if (want('cold-start')) {
 }
 
 if (want('request-overhead')) {
-  const r = await requestOverhead({ runs, seconds: values.quick === true ? 2 : 3 })
+  const r = await requestOverhead({ runs: values.quick === true ? 3 : 11, seconds: 2 })
   results.requestOverhead = { bare: r.bare, plugin: r.plugin, ratio: r.ratio, target: r.target, met: r.met }
   print(`## Per-request cost (autocannon, 10 connections)\n\n${r.table}\n`)
 }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { CloudSecretsError, timeoutError } from './errors.js'
 
 /**
@@ -20,6 +21,8 @@ export class Deadline {
     this.timeoutMs = timeoutMs
     this.at = now() + timeoutMs
     this.signal = this.controller.signal
+    // every concurrent SDK call of the startup listens to this one signal: not a leak
+    setMaxListeners(0, this.signal)
     let fire: (err: CloudSecretsError) => void = () => {}
     this.expiry = new Promise<never>((_resolve, reject) => { fire = reject })
     this.expiry.catch(() => {})

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { performance } from 'node:perf_hooks'
-import cloudSecrets, { kInternal } from '../../dist/index.js'
+import cloudSecrets from '../../dist/index.js'
 import { round, stats, table } from '../lib.js'
 import { applyEnv, diff, startWorld, type BenchWorld, type CloudName } from '../worlds.js'
 
@@ -42,8 +42,6 @@ export interface StartupRow {
   pluginRequests: Record<string, number>
   baselineRequests: Record<string, number>
   tokensPerBoot: number[]
-  /** N = 50 only: the plugin with its internal concurrency raised to 64 (what would close a miss) */
-  concurrency64?: ReturnType<typeof stats>
 }
 
 export interface StartupSummary {
@@ -93,16 +91,7 @@ export async function startupVsSecrets (providers: CloudName[], { runs = 5, bigR
             }
           }
         }
-        let wide: number[] | undefined
-        if (n === 50) {
-          wide = []
-          for (let i = 0; i < count; i++) {
-            const boot = await bootPlugin(world, n, { [kInternal]: { concurrency: 64 } })
-            await boot.app.close()
-            wide.push(boot.ms)
-          }
-        }
-        rows.push({ provider, n, concurrency64: wide === undefined ? undefined : stats(wide), plugin: stats(plugin.map((b) => b.ms)), baseline: stats(baseline.map((b) => b.ms)), pluginRequests: plugin[0].counts, baselineRequests: baseline[0].counts, tokensPerBoot: plugin.map((b) => b.tokens) })
+        rows.push({ provider, n, plugin: stats(plugin.map((b) => b.ms)), baseline: stats(baseline.map((b) => b.ms)), pluginRequests: plugin[0].counts, baselineRequests: baseline[0].counts, tokensPerBoot: plugin.map((b) => b.tokens) })
       }
       sensitive.push(...world.sensitive(), ...world.values.values())
     } finally {
@@ -134,7 +123,6 @@ export async function startupVsSecrets (providers: CloudName[], { runs = 5, bigR
         `${round(r.baseline.median / r.plugin.median, 1)}×`, fmtCounts(r.pluginRequests), fmtCounts(r.baselineRequests)])))
     out.push('', `N = 50, after the credentials are in hand: plugin T(50) − T(0) = ${s.afterCredentialsMs} ms = ${s.multiple} × the ${LATENCY_MS} ms latency (target ≤ ${s.targetMultiple} ×: ${s.multiple <= s.targetMultiple ? 'met' : 'MISSED'});` +
       ` baseline ${s.baselineAfterCredentialsMs} ms → plugin ${s.speedupAfterCredentials} × faster (target ≥ ${TARGET_SPEEDUP} ×: ${s.speedupAfterCredentials >= TARGET_SPEEDUP ? 'met' : 'MISSED'}; whole boot incl. credentials ${s.speedupTotal} ×).` +
-      ` With the loader's concurrency at 64 instead of 16 (internal option): T(50) − T(0) = ${round(((at50.concurrency64?.median ?? 0) - zero.plugin.median) / LATENCY_MS, 2)} × the latency.` +
       ` Token / credential acquisitions per plugin boot: ${[...new Set(mine.flatMap((r) => r.tokensPerBoot))].join(', ')} (${oneToken ? 'exactly one: met' : 'NOT exactly one: MISSED'}).`, '')
   }
   return { rows, summary, table: out.join('\n'), sensitive }
