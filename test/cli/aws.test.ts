@@ -1,9 +1,7 @@
 import { test } from 'tap'
-import Fastify from 'fastify'
-import cloudSecrets, { type CloudSecretsError } from '../../src/index.js'
 import { FakeContainerCredentials, startAwsFakes, type AwsFakes } from '../fakes/aws/index.js'
 import { assertNoLeak, randomSecret } from '../helpers/capture.js'
-import { parseJson, runCli, type CliRun } from './run.js'
+import { parseJson, runCli, type CliRun, startupError } from './run.js'
 
 // doctor and policy as a child process against the AWS fakes (Secrets Manager and STS under their
 // production hostnames through the loopback guard, test CA), with the env the AWS provider tests use.
@@ -27,25 +25,6 @@ async function cli (args: string[], env: Record<string, string | undefined>, tim
 function keysFor (arn: string, allow: string[]): Record<string, string | undefined> {
   const keys = fakes.world.issue(arn, allow, { session: false })
   return { ...fakes.env, CLOUD_SECRETS_PROVIDER: 'aws', AWS_ACCESS_KEY_ID: keys.accessKeyId, AWS_SECRET_ACCESS_KEY: keys.secretAccessKey, CLOUD_SECRETS_TIMEOUT_MS: '8000' }
-}
-
-async function startupError (env: Record<string, string | undefined>): Promise<CloudSecretsError | undefined> {
-  const saved = new Map(Object.keys(env).map((k) => [k, process.env[k]]))
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete process.env[k]
-    else process.env[k] = v
-  }
-  const app = Fastify({ logger: false, pluginTimeout: 20_000 })
-  try {
-    app.register(cloudSecrets)
-    return await app.ready().then(() => undefined, (e: unknown) => e as CloudSecretsError)
-  } finally {
-    await app.close()
-    for (const [k, v] of saved) {
-      if (v === undefined) delete process.env[k]
-      else process.env[k] = v
-    }
-  }
 }
 
 test('setup', async (t) => {

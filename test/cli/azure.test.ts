@@ -1,9 +1,7 @@
 import { test } from 'tap'
-import Fastify from 'fastify'
-import cloudSecrets, { type CloudSecretsError } from '../../src/index.js'
 import { randomPrincipal, startAzureWorld, type AzureWorld } from '../fakes/azure/index.js'
 import { assertNoLeak, randomSecret } from '../helpers/capture.js'
-import { parseJson, runCli, type CliRun } from './run.js'
+import { parseJson, runCli, type CliRun, startupError } from './run.js'
 
 // doctor and policy as a child process against the Azure fakes (production hostnames through the
 // loopback guard's FCS_TEST_REDIRECT, test CA), with the env the Azure provider tests use.
@@ -18,23 +16,6 @@ async function cli (args: string[], env: Record<string, string | undefined>, tim
   const run = await runCli(args, env, { timeoutMs })
   outputs.push(run)
   return run
-}
-
-/** The plugin's startup error for `env`, on a real Fastify app in this process. */
-async function startupError (env: Record<string, string>): Promise<CloudSecretsError | undefined> {
-  const saved = new Map(Object.keys(env).map((k) => [k, process.env[k]]))
-  Object.assign(process.env, env)
-  const app = Fastify({ logger: false, pluginTimeout: 20_000 })
-  try {
-    app.register(cloudSecrets)
-    return await app.ready().then(() => undefined, (e: unknown) => e as CloudSecretsError)
-  } finally {
-    await app.close()
-    for (const [k, v] of saved) {
-      if (v === undefined) delete process.env[k]
-      else process.env[k] = v
-    }
-  }
 }
 
 test('setup', async (t) => {

@@ -3,6 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import Fastify from 'fastify'
+import cloudSecrets, { type CloudSecretsError } from '../../src/index.js'
 
 /** The built CLI (run `npm run build` first): tests run it exactly as a user's shell would. */
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
@@ -80,5 +82,28 @@ export function parseJson (run: CliRun): Record<string, any> {
     return JSON.parse(run.stdout) as Record<string, any>
   } catch (err) {
     throw new Error(`stdout is not JSON (exit ${String(run.code)}): ${run.stdout.slice(0, 500)} / stderr: ${run.stderr.slice(0, 500)}`, { cause: err })
+  }
+}
+
+/**
+ * The plugin's own startup error for `env` (undefined deletes a var), on a real Fastify app in
+ * this process: what the doctor must agree with.
+ */
+export async function startupError (env: Record<string, string | undefined>): Promise<CloudSecretsError | undefined> {
+  const saved = new Map(Object.keys(env).map((k) => [k, process.env[k]]))
+  const apply = (vars: Iterable<[string, string | undefined]>): void => {
+    for (const [k, v] of vars) {
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    }
+  }
+  apply(Object.entries(env))
+  const app = Fastify({ logger: false, pluginTimeout: 20_000 })
+  try {
+    app.register(cloudSecrets)
+    return await app.ready().then(() => undefined, (e: unknown) => e as CloudSecretsError)
+  } finally {
+    await app.close()
+    apply(saved)
   }
 }
