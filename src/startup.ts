@@ -1,5 +1,5 @@
 import type { Deadline } from './deadline.js'
-import { CloudSecretsError, configError, loadFailedError } from './errors.js'
+import { CloudSecretsError, loadFailedError } from './errors.js'
 import { createStepContext, loadAllSecrets, DEFAULT_CONCURRENCY, type LoadedSecrets, type SecretReport } from './loader.js'
 import { normalizeOptions, type NormalizedConfig } from './options.js'
 import { PROVIDER_MODULES } from './providers/index.js'
@@ -38,9 +38,6 @@ export function retryPolicy (internal: InternalOptions = {}): RetryPolicy {
 /** Options and env vars → the frozen config; every problem in one CONFIG error, before any network call. */
 export function normalizeConfig (options: CloudSecretsOptions, pluginTimeout: number, log: Logger): NormalizedConfig {
   const config = normalizeOptions(options, { pluginTimeout })
-  if (config.checks.scopes.length > 0 && !(config.provider === 'azure' || config.provider === 'gcp')) {
-    throw configError([{ source: options.checks?.scopes !== undefined ? 'options.checks.scopes' : 'CLOUD_SECRETS_CHECK_SCOPES', message: `token scopes are checked on azure and gcp; provider ${config.provider ?? 'auto'} has none` }])
-  }
   if (config.refreshMs !== undefined) {
     log.warn({ refreshMs: config.refreshMs }, 'cloud secrets: CLOUD_SECRETS_REFRESH_MS is not supported in this version; secrets are loaded once at startup')
   }

@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { FakeContainerCredentials, startAwsFakes, type AwsFakes } from '../fakes/aws/index.js'
 import { assertNoLeak, randomSecret } from '../helpers/capture.js'
-import { parseJson, runCli, type CliRun, startupError } from './run.js'
+import { parseJson, type CliRun, recordingCli, startupError } from './run.js'
 
 // doctor and policy as a child process against the AWS fakes (Secrets Manager and STS under their
 // production hostnames through the loopback guard, test CA), with the env the AWS provider tests use.
@@ -15,11 +15,7 @@ const outputs: CliRun[] = []
 const values = { jwt: randomSecret('jwt'), password: randomSecret('pw') }
 const dbJson = JSON.stringify({ user: 'orders', password: values.password })
 
-async function cli (args: string[], env: Record<string, string | undefined>, timeoutMs?: number): Promise<CliRun> {
-  const run = await runCli(args, env, { timeoutMs })
-  outputs.push(run)
-  return run
-}
+const cli = recordingCli(outputs)
 
 /** env credentials for a principal allowed `allow` */
 function keysFor (arn: string, allow: string[]): Record<string, string | undefined> {

@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { randomPrincipal, startAzureWorld, type AzureWorld } from '../fakes/azure/index.js'
 import { assertNoLeak, randomSecret } from '../helpers/capture.js'
-import { parseJson, runCli, type CliRun, startupError } from './run.js'
+import { parseJson, type CliRun, recordingCli, startupError } from './run.js'
 
 // doctor and policy as a child process against the Azure fakes (production hostnames through the
 // loopback guard's FCS_TEST_REDIRECT, test CA), with the env the Azure provider tests use.
@@ -12,11 +12,7 @@ const outputs: CliRun[] = []
 const values = { api: randomSecret('api'), password: randomSecret('pw') }
 const dbJson = JSON.stringify({ user: 'app', password: values.password })
 
-async function cli (args: string[], env: Record<string, string | undefined>, timeoutMs?: number): Promise<CliRun> {
-  const run = await runCli(args, env, { timeoutMs })
-  outputs.push(run)
-  return run
-}
+const cli = recordingCli(outputs)
 
 test('setup', async (t) => {
   world = await startAzureWorld()

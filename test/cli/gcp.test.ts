@@ -2,7 +2,7 @@ import { test } from 'tap'
 import { startGcpFakes, writeServiceAccountKey, type GcpFakes } from '../fakes/gcp/index.js'
 import { assertNoLeak, randomSecret } from '../helpers/capture.js'
 import { emptyDir } from '../gcp/helpers.js'
-import { parseJson, runCli, type CliRun, startupError } from './run.js'
+import { parseJson, type CliRun, recordingCli, startupError } from './run.js'
 
 // doctor and policy as a child process against the GCP fakes (production hostnames through the
 // loopback guard, test CA), with the env the GCP provider tests use.
@@ -17,11 +17,7 @@ const values = { jwt: randomSecret('jwt'), password: randomSecret('pw') }
 const dbJson = JSON.stringify({ user: 'app', password: values.password })
 const privateKeys: string[] = []
 
-async function cli (args: string[], env: Record<string, string | undefined>, timeoutMs?: number): Promise<CliRun> {
-  const run = await runCli(args, env, { timeoutMs })
-  outputs.push(run)
-  return run
-}
+const cli = recordingCli(outputs)
 
 test('setup', async (t) => {
   fakes = await startGcpFakes()

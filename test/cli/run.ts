@@ -107,3 +107,12 @@ export async function startupError (env: Record<string, string | undefined>): Pr
     apply(saved)
   }
 }
+
+/** runCli that also keeps every run in `outputs`, for the file's final leak scan. */
+export function recordingCli (outputs: CliRun[]): (args: string[], env: Record<string, string | undefined>, timeoutMs?: number) => Promise<CliRun> {
+  return async (args, env, timeoutMs) => {
+    const run = await runCli(args, env, { timeoutMs })
+    outputs.push(run)
+    return run
+  }
+}
