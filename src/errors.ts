@@ -37,6 +37,10 @@ export const ERROR_CATALOG = {
     title: 'The secret store or identity endpoint kept failing (5xx or network) until the deadline',
     fix: 'check network access to the endpoint named in the message and the cloud status page'
   },
+  REJECTED: {
+    title: 'The store or identity endpoint rejected a request as invalid (a 4xx that retrying cannot fix)',
+    fix: 'correct the reference, region or request named in the message'
+  },
   INTEGRITY: {
     title: 'A secret payload failed its integrity check (e.g. GCP CRC32C mismatch)',
     fix: 'retry; if it persists, re-create the secret version'

@@ -126,7 +126,8 @@ test('error classification by name, never by status; causes are sanitized', asyn
   t.equal(classifyAwsError(sdkError('ResourceNotFoundException', { $metadata: { httpStatusCode: 400 } }), ctx).kind, 'NOT_FOUND')
   t.equal(classifyAwsError(sdkError('InvalidRequestException', { message: 'You can\'t perform this operation on the secret because it was marked for deletion.' }), ctx).kind, 'NOT_FOUND')
   const unknown = classifyAwsError(sdkError('ValidationException'), ctx)
-  t.match(unknown, { kind: 'UNAVAILABLE', retryable: false })
+  // issue 12 item 6: a non-retryable 4xx was UNAVAILABLE ("kept failing until the deadline"); it is REJECTED now
+  t.match(unknown, { kind: 'REJECTED', retryable: false })
   t.match(classifyAwsError(sdkError('SomethingNew', { $fault: 'server' }), ctx), { kind: 'UNAVAILABLE', retryable: true })
   t.match(classifyAwsError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), ctx), { kind: 'UNAVAILABLE', retryable: true })
   t.match(classifyAwsError(sdkError('TimeoutError'), ctx), { kind: 'UNAVAILABLE', retryable: true })

@@ -28,6 +28,9 @@ export interface AwsCallContext {
   stage?: string
   /** the AWS CLI profile in use, for `aws sso login --profile …` */
   profile?: string
+  /** the service called (default "Secrets Manager") and the endpoint host it went to, for network failures */
+  service?: string
+  endpoint?: string
 }
 
 interface SdkErrorShape {
@@ -147,7 +150,10 @@ export function notFound (ctx: AwsCallContext, detail: string, cause?: unknown):
   const pinned = ctx.version !== undefined || ctx.stage !== undefined
   const fix = pinned
     ? `check the ${ctx.version !== undefined ? 'VersionId' : 'staging label'} with \`aws secretsmanager list-secret-version-ids --secret-id ${ctx.secret ?? 'SECRET'} --region ${region}\`, fix the reference, or mark it ?optional`
-    : `create it (\`aws secretsmanager create-secret --name ${ctx.secret ?? 'NAME'} --region ${region} --secret-string …\`), check the name and the region (${region}${ctx.identity.account !== undefined ? `, account ${ctx.identity.account}` : ''}), or mark the reference ?optional`
+    : (ctx.secret ?? '').startsWith('arn:')
+        // create-secret takes a name, and a re-created secret gets a new ARN suffix
+        ? `check the ARN with \`aws secretsmanager describe-secret --secret-id ${ctx.secret ?? 'ARN'} --region ${region}\`; a full ARN names one secret of one account and region (${region}): if the secret was deleted and created again its ARN changed, so reference it by name (${arnSecretName(ctx.secret ?? '')}) or by its new ARN, or mark the reference ?optional`
+        : `create it (\`aws secretsmanager create-secret --name ${ctx.secret ?? 'NAME'} --region ${region} --secret-string …\`), check the name and the region (${region}${ctx.identity.account !== undefined ? `, account ${ctx.identity.account}` : ''}), or mark the reference ?optional`
   return new CloudSecretsError('NOT_FOUND', `${describeSecret(ctx)} was not found in Secrets Manager (region ${region}) (AWS: ${detail})`, {
     provider: 'aws',
     secret: ctx.secret,
@@ -157,11 +163,34 @@ export function notFound (ctx: AwsCallContext, detail: string, cause?: unknown):
   })
 }
 
+/** `prod/db` from `arn:aws:secretsmanager:R:A:secret:prod/db-AbCdEf` (the six-character suffix dropped) */
+function arnSecretName (arn: string): string {
+  return (/:secret:(.+)$/.exec(arn)?.[1] ?? arn).replace(/-[A-Za-z0-9]{6}$/, '')
+}
+
+/** A secret scheduled for deletion: it exists, so create-secret fails; restore-secret brings it back. */
+export function pendingDeletion (ctx: AwsCallContext, detail: string, cause?: unknown): CloudSecretsError {
+  const id = ctx.secret ?? 'SECRET'
+  const region = secretRegion(id, ctx.identity.region)
+  return new CloudSecretsError('NOT_FOUND', `${describeSecret(ctx)} is scheduled for deletion in Secrets Manager (region ${region ?? 'unknown'}) (AWS: ${detail})`, {
+    provider: 'aws',
+    secret: ctx.secret,
+    principal: ctx.identity.principal,
+    fix: `restore it: \`aws secretsmanager restore-secret --secret-id ${id}${region !== undefined ? ` --region ${region}` : ''}\` (needs secretsmanager:RestoreSecret), or point the reference at another secret, or mark it ?optional`,
+    cause: cause === undefined ? undefined : safeCause(cause)
+  })
+}
+
+/** "marked for deletion", "scheduled for deletion", "marked deleted", "pending deletion"… */
+const DELETION_TEXT = /\b(?:delet(?:e|ed|ion|ing))\b/i
+
 function transient (kind: ErrorKind, ctx: AwsCallContext, what: string, cause: unknown, retryAfterMs?: number): CloudSecretsError {
   const fix = kind === 'THROTTLED'
     ? 'Secrets Manager throttled the calls until the startup deadline: fewer instances booting at once, fewer secrets per app, or a larger CLOUD_SECRETS_TIMEOUT_MS'
-    : `check network access from this host to the AWS endpoint for ${ctx.action} (region ${ctx.identity.region ?? 'unknown'}; VPC endpoint / NAT / proxy) and the AWS Health Dashboard`
-  return new CloudSecretsError(kind, `${ctx.action} on ${describeSecret(ctx)} failed: ${what}`, {
+    : `check network access from this host to ${ctx.endpoint ?? `the AWS endpoint for ${ctx.action}`} (${ctx.service ?? 'Secrets Manager'}, region ${ctx.identity.region ?? 'unknown'}; VPC endpoint / NAT / proxy, AWS_ENDPOINT_URL*) and the AWS Health Dashboard`
+  const target = ctx.service !== undefined && ctx.secret === undefined && ctx.batch === undefined ? ctx.service : describeSecret(ctx)
+  const at = ctx.endpoint === undefined ? '' : target === ctx.service ? ` at ${ctx.endpoint}` : ` (endpoint ${ctx.endpoint})`
+  return new CloudSecretsError(kind, target === ctx.service ? `${ctx.action} on ${target}${at} failed: ${what}` : `${ctx.action} on ${target} failed: ${what}${at}`, {
     provider: 'aws',
     secret: ctx.secret,
     principal: ctx.identity.principal,
@@ -177,6 +206,7 @@ export function classifyAwsError (err: unknown, ctx: AwsCallContext): CloudSecre
   if (err instanceof CloudSecretsError) return err
   const name = errorName(err)
   const detail = awsMessage(err)
+  if ((name === 'InvalidRequestException' || NOT_FOUND_NAMES.has(name)) && DELETION_TEXT.test(detail)) return pendingDeletion(ctx, detail, err)
   if (NOT_FOUND_NAMES.has(name)) return notFound(ctx, detail, err)
   if (ACCESS_DENIED_NAMES.has(name)) return accessDenied(ctx, detail, err)
   if (DECRYPT_NAMES.has(name)) return decryptDenied(ctx, detail, err)
@@ -197,12 +227,15 @@ export function classifyAwsError (err: unknown, ctx: AwsCallContext): CloudSecre
   const network = networkErrorCode(err)
   if (SERVER_NAMES.has(name) || (err as SdkErrorShape)?.$fault === 'server') return transient('UNAVAILABLE', ctx, `the service answered ${name}`, err, retryAfterOf(err))
   if (network !== undefined || TIMEOUT_NAMES.has(name)) return transient('UNAVAILABLE', ctx, `network error ${network ?? name}`, err)
-  if (name === 'InvalidRequestException' && /deletion/i.test(detail)) return notFound(ctx, detail, err)
-  return new CloudSecretsError('UNAVAILABLE', `${ctx.action} on ${describeSecret(ctx)} failed: ${name}: ${detail}`, {
+  const status = (err as SdkErrorShape)?.$metadata?.httpStatusCode
+  if (status !== undefined && status >= 500) return transient('UNAVAILABLE', ctx, `the service answered HTTP ${status} (${name})`, err, retryAfterOf(err))
+  // a 4xx the service answered on purpose (InvalidRequestException, ValidationException…): one
+  // attempt, and it says so, instead of the "kept failing until the deadline" of a 5xx
+  return new CloudSecretsError('REJECTED', `${ctx.service ?? 'Secrets Manager'} rejected ${ctx.action} on ${describeSecret(ctx)} as invalid (${name}${status !== undefined ? `, HTTP ${status}` : ''}; not retried): ${detail}`, {
     provider: 'aws',
     secret: ctx.secret,
     principal: ctx.identity.principal,
-    fix: 'see the AWS error above; check the reference and the region',
+    fix: `check the reference as written and its region (${ctx.identity.region ?? 'unknown'}): \`aws secretsmanager describe-secret --secret-id ${ctx.secret ?? 'SECRET'}${ctx.identity.region !== undefined ? ` --region ${secretRegion(ctx.secret ?? '', ctx.identity.region) ?? ctx.identity.region}` : ''}\``,
     cause: safeCause(err)
   })
 }

@@ -19,6 +19,20 @@ declare module '../../types.js' {
   }
 }
 
+/** The host Secrets Manager calls of a region go to (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL, or the regional one). */
+export function secretsManagerHost (env: Readonly<Record<string, string | undefined>>, region: string): string {
+  const override = env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? env.AWS_ENDPOINT_URL
+  if (override !== undefined && override !== '') {
+    try {
+      return new URL(override).host
+    } catch {
+      return override
+    }
+  }
+  const fips = /^true$/i.test(env.AWS_USE_FIPS_ENDPOINT ?? '') ? '-fips' : ''
+  return `secretsmanager${fips}.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`
+}
+
 function identityDetails (source: string, profile: string, roleArn: string | undefined): Identity['details'] {
   const details: NonNullable<Identity['details']> = {}
   if (source === 'aws:sso' || source === 'aws:profile' || source === 'aws:process') details.profile = profile
@@ -47,6 +61,8 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   let chain: CredentialChain | undefined
   let factory: AwsClientFactory | undefined
   let loaderClient: SecretsManagerSdk.SecretsManagerClient | undefined
+  // a full ARN names its region: one loader client per region, memoised
+  const regionalClients = new Map<string, SecretsManagerSdk.SecretsManagerClient>()
   let clients: AwsClients | undefined
   let region = ''
   const batch = { denied: false }
@@ -113,7 +129,15 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       if (loaderClient === undefined) throw new CloudSecretsError('CONFIG', 'aws: loadSecrets was called before resolveIdentity', { provider: 'aws' })
       return await loadAwsSecrets(refs, ctx, {
         sdk: sm,
-        client: loaderClient,
+        clientFor: (r) => {
+          if (r === region) return loaderClient as SecretsManagerSdk.SecretsManagerClient
+          const hit = regionalClients.get(r)
+          if (hit !== undefined) return hit
+          const made = (factory as AwsClientFactory).own(new sm.SecretsManagerClient({ ...sdkClientConfig(), region: r }))
+          regionalClients.set(r, made)
+          return made
+        },
+        endpointFor: (r) => secretsManagerHost(env, r),
         region,
         profile: chain?.profile.name,
         log,

@@ -5,24 +5,37 @@ import type { SecretReference } from '../../reference.js'
 import type { Logger } from '../../types.js'
 import type { LoadContext, SecretOutcome } from '../types.js'
 import { classifyAwsError, classifyBatchItem, notFound, type AwsCallContext } from './errors.js'
-import { BATCH_GET_SECRET_VALUE, batchedIds, chunk, GET_SECRET_VALUE, isPinned } from './grant.js'
+import { BATCH_GET_SECRET_VALUE, batchedIds, chunk, GET_SECRET_VALUE, isPinned, secretRegion } from './grant.js'
 
 export type SecretsManagerModule = Pick<typeof SecretsManagerSdk, 'GetSecretValueCommand' | 'BatchGetSecretValueCommand'>
 
 export interface SecretsDeps {
   sdk: SecretsManagerModule
-  client: SecretsManagerSdk.SecretsManagerClient
+  /** the Secrets Manager client of one region (memoised by the provider): a full ARN is read in its own region */
+  clientFor: (region: string) => SecretsManagerSdk.SecretsManagerClient
+  /** the endpoint host a region's calls go to, for error messages */
+  endpointFor?: (region: string) => string
   region: string
   profile?: string
   log: Logger
-  /** shared across one startup: once the batch call is denied, every chunk reads singly */
-  batch: { denied: boolean }
+  /**
+   * shared across one startup: once the batch call is denied (or the endpoint does not serve it),
+   * every chunk reads singly
+   */
+  batch: { denied: boolean, unsupported?: boolean }
 }
+
+/** attempts of one BatchGetSecretValue call that answers 5xx before the chunk falls back to single reads */
+export const BATCH_SERVER_ATTEMPTS = 3
+/** what an endpoint without BatchGetSecretValue (older implementations, some proxies) answers */
+const UNKNOWN_OPERATION_NAMES = new Set(['UnknownOperationException', 'UnknownOperation', 'InvalidAction', 'UnsupportedOperation', 'UnsupportedOperationException', 'NotImplemented', 'NotImplementedException'])
 
 /** One secret as read from the store: several aliases may share it (e.g. different #keys). */
 interface Fetch {
   key: string
   id: string
+  /** the region it is read from: a full ARN's own, else the provider's */
+  region: string
   version?: string
   stage?: string
   refs: SecretReference[]
@@ -54,14 +67,22 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
   const fetches = new Map<string, Fetch>()
   for (const ref of refs) {
     const key = fetchKey(ref)
-    const f = fetches.get(key) ?? { key, id: ref.id, version: ref.version, stage: ref.stage, refs: [] }
+    const f = fetches.get(key) ?? { key, id: ref.id, region: secretRegion(ref.id, deps.region) ?? deps.region, version: ref.version, stage: ref.stage, refs: [] }
     f.refs.push(ref)
     fetches.set(key, f)
   }
   const results = new Map<string, SecretOutcome>()
   const settle = (f: Fetch, outcome: SecretOutcome): void => { results.set(f.key, outcome) }
-  const callContext = (f: Fetch | undefined, action: string): AwsCallContext => ({
-    refs, identity: ctx.identity, action, secret: f?.id, version: f?.version, stage: f?.stage, profile: deps.profile
+  const callContext = (f: Fetch | undefined, action: string, region = f?.region ?? deps.region): AwsCallContext => ({
+    refs,
+    identity: { ...ctx.identity, region },
+    action,
+    secret: f?.id,
+    version: f?.version,
+    stage: f?.stage,
+    profile: deps.profile,
+    service: 'Secrets Manager',
+    endpoint: deps.endpointFor?.(region)
   })
 
   const single = async (f: Fetch): Promise<void> => {
@@ -69,9 +90,9 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
     const pin = f.version !== undefined ? ` version ${f.version}` : f.stage !== undefined ? ` stage ${f.stage}` : ''
     try {
       const out = await ctx.retry(`secret ${aliasesOf(f.refs)} (GetSecretValue ${f.id}${pin})`, async (signal) =>
-        await deps.client.send(new deps.sdk.GetSecretValueCommand({ SecretId: f.id, VersionId: f.version, VersionStage: f.stage }), { abortSignal: signal }),
+        await deps.clientFor(f.region).send(new deps.sdk.GetSecretValueCommand({ SecretId: f.id, VersionId: f.version, VersionStage: f.stage }), { abortSignal: signal }),
       (err) => classifyAwsError(err, callContext(f, GET_SECRET_VALUE)))
-      settle(f, outcomeOf(out, f, callContext(f, GET_SECRET_VALUE), deps.region, performance.now() - started))
+      settle(f, outcomeOf(out, f, callContext(f, GET_SECRET_VALUE), f.region, performance.now() - started))
     } catch (err) {
       if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
       settle(f, { ok: false, error: classifyAwsError(err, callContext(f, GET_SECRET_VALUE)) })
@@ -80,15 +101,23 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
 
   /** One BatchGetSecretValue call; returns what must still be read singly. */
   const batch = async (group: Fetch[]): Promise<Fetch[]> => {
-    if (deps.batch.denied) return group
+    if (deps.batch.denied || deps.batch.unsupported === true) return group
     const started = performance.now()
+    const region = group[0].region
     const byId = new Map(group.map((f) => [f.id, f]))
-    const batchContext = { ...callContext(undefined, BATCH_GET_SECRET_VALUE), batch: [...byId.keys()] }
+    const batchContext = { ...callContext(undefined, BATCH_GET_SECRET_VALUE, region), batch: [...byId.keys()] }
     let out: SecretsManagerSdk.BatchGetSecretValueCommandOutput
     try {
-      out = await ctx.retry(`secrets ${aliasesOf(group.flatMap((f) => f.refs))} (BatchGetSecretValue, ${group.length} ids)`, async (signal) =>
-        await deps.client.send(new deps.sdk.BatchGetSecretValueCommand({ SecretIdList: [...byId.keys()] }), { abortSignal: signal }),
-      (err) => classifyAwsError(err, batchContext))
+      out = await ctx.retry(`secrets ${aliasesOf(group.flatMap((f) => f.refs))} (BatchGetSecretValue, ${group.length} ids${region !== deps.region ? `, region ${region}` : ''})`, async (signal, n) => {
+        try {
+          return await deps.clientFor(region).send(new deps.sdk.BatchGetSecretValueCommand({ SecretIdList: [...byId.keys()] }), { abortSignal: signal })
+        } catch (err) {
+          // a batch that keeps answering 5xx (e.g. an HTML error page from an endpoint that does
+          // not serve it) must leave the deadline to the single reads
+          if (n + 1 >= BATCH_SERVER_ATTEMPTS && classifyAwsError(err, batchContext).kind === 'UNAVAILABLE' && isServerAnswer(err)) throw new BatchUnsupported(err)
+          throw err
+        }
+      }, (err) => err instanceof BatchUnsupported ? new CloudSecretsError('UNAVAILABLE', 'BatchGetSecretValue kept failing', { provider: 'aws', cause: err }) : classifyAwsError(err, batchContext))
     } catch (err) {
       if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
       const error = classifyAwsError(err, batchContext)
@@ -97,6 +126,14 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
           deps.batch.denied = true
           deps.log.info({ principal: ctx.identity.principal, permission: BATCH_GET_SECRET_VALUE }, 'cloud secrets: %s is not allowed for %s; reading each secret with its own GetSecretValue call instead (grant it to need one call per 20 secrets)', BATCH_GET_SECRET_VALUE, ctx.identity.principal ?? 'this identity')
         }
+        return group
+      }
+      const cause = err instanceof CloudSecretsError ? (err.cause instanceof BatchUnsupported ? err.cause.original : err.cause) : err
+      const gaveUp = err instanceof CloudSecretsError && err.cause instanceof BatchUnsupported
+      if (gaveUp || UNKNOWN_OPERATION_NAMES.has(errorNameOf(cause))) {
+        // only the first chunk ever gets here: the others wait for it (see below)
+        deps.batch.unsupported = true
+        deps.log.info({ endpoint: batchContext.endpoint, error: errorNameOf(cause) }, 'cloud secrets: %s is not served by %s (%s); reading each secret with its own GetSecretValue call instead', BATCH_GET_SECRET_VALUE, batchContext.endpoint ?? 'the Secrets Manager endpoint', errorNameOf(cause))
         return group
       }
       for (const f of group) settle(f, { ok: false, error: new CloudSecretsError(error.kind, error.summary, { ...error.details(), secret: f.id }) })
@@ -108,7 +145,7 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
       const f = match(byId, left, value)
       if (f === undefined) continue
       left.delete(f)
-      settle(f, outcomeOf(value, f, callContext(f, GET_SECRET_VALUE), deps.region, ms))
+      settle(f, outcomeOf(value, f, callContext(f, GET_SECRET_VALUE), f.region, ms))
     }
     const retry: Fetch[] = []
     for (const item of out.Errors ?? []) {
@@ -128,13 +165,24 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
   const batched = new Set(batchedIds(refs))
   const singles = all.filter((f) => isPinned(f) || !batched.has(f.id))
   const grouped = all.filter((f) => !isPinned(f) && batched.has(f.id))
-  await Promise.all([
-    ...singles.map(async (f) => { await ctx.limit(async () => { await single(f) }) }),
-    ...chunk(grouped).map(async (group) => {
-      const rest = await ctx.limit(async () => await batch(group))
-      await Promise.all(rest.map(async (f) => { await ctx.limit(async () => { await single(f) }) }))
-    })
-  ])
+  // batches per region (a full ARN is read in its own region)
+  const byRegion = new Map<string, Fetch[]>()
+  for (const f of grouped) byRegion.set(f.region, [...(byRegion.get(f.region) ?? []), f])
+  const chunks = [...byRegion.values()].flatMap((list) => chunk(list))
+  const runChunk = async (group: Fetch[]): Promise<void> => {
+    const rest = await ctx.limit(async () => await batch(group))
+    await Promise.all(rest.map(async (f) => { await ctx.limit(async () => { await single(f) }) }))
+  }
+  const readSingles = Promise.all(singles.map(async (f) => { await ctx.limit(async () => { await single(f) }) }))
+  // the first chunk alone tells whether the batch call is allowed and served: a denial or an
+  // endpoint without it is learned once, and the other chunks go straight to single reads
+  const [first, ...others] = chunks
+  const readChunks = (async () => {
+    if (first === undefined) return
+    await runChunk(first)
+    await Promise.all(others.map(runChunk))
+  })()
+  await Promise.all([readSingles, readChunks])
 
   const outcomes = new Map<string, SecretOutcome>()
   for (const f of all) {
@@ -142,6 +190,26 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
     for (const ref of f.refs) outcomes.set(ref.alias, outcome)
   }
   return outcomes
+}
+
+/** A batch call that kept answering 5xx: the chunk is read with single calls instead. */
+class BatchUnsupported extends Error {
+  constructor (readonly original: unknown) {
+    super('BatchGetSecretValue kept failing with server errors')
+    this.name = 'BatchUnsupported'
+  }
+}
+
+function errorNameOf (err: unknown): string {
+  const name = (err as { name?: unknown } | undefined)?.name
+  return typeof name === 'string' ? name : 'Error'
+}
+
+/** the service answered (5xx), as opposed to a network failure that single reads would meet too */
+function isServerAnswer (err: unknown): boolean {
+  const e = err as { $metadata?: { httpStatusCode?: number }, $fault?: string, $response?: { statusCode?: number } } | undefined
+  const status = e?.$metadata?.httpStatusCode ?? e?.$response?.statusCode
+  return (status !== undefined && status >= 500) || e?.$fault === 'server'
 }
 
 /** The requested id a returned value answers (by ARN, name or partial ARN), among those not yet answered. */

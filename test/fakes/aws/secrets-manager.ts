@@ -19,6 +19,8 @@ export function smError (name: string, message: string, status = 400): FakeAnswe
  * and allowed by their principal's allow list.
  */
 export class FakeSecretsManager extends FakeServer {
+  /** how BatchGetSecretValue is served: normally, or as an endpoint without it would (HTML 5xx page, unknown operation) */
+  batchMode: 'ok' | 'html-500' | 'unknown-operation' = 'ok'
   constructor (readonly world: FakeAwsWorld, tls?: { key: string, cert: string }) {
     super({
       name: 'secretsmanager',
@@ -41,9 +43,13 @@ export class FakeSecretsManager extends FakeServer {
     } catch {
       return smError('SerializationException', 'invalid JSON')
     }
+    if (kind === 'BatchGetSecretValue' && this.batchMode === 'html-500') {
+      return { status: 502, headers: { 'content-type': 'text/html' }, body: '<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>' }
+    }
+    if (kind === 'BatchGetSecretValue' && this.batchMode === 'unknown-operation') return smError('UnknownOperationException', 'Unknown operation BatchGetSecretValue')
     switch (kind) {
       case 'GetSecretValue': {
-        const result = this.read(auth.principal, String(input.SecretId), input.VersionId as string | undefined, input.VersionStage as string | undefined)
+        const result = this.read(auth.principal, String(input.SecretId), input.VersionId as string | undefined, input.VersionStage as string | undefined, sig.region)
         return 'error' in result ? smError(result.error, result.message) : json(200, result.value)
       }
       case 'BatchGetSecretValue': {
@@ -56,7 +62,7 @@ export class FakeSecretsManager extends FakeServer {
         const values: unknown[] = []
         const errors: unknown[] = []
         for (const id of ids) {
-          const result = this.read(auth.principal, id)
+          const result = this.read(auth.principal, id, undefined, undefined, sig.region)
           if ('error' in result) errors.push({ SecretId: id, ErrorCode: result.error, Message: result.message })
           else values.push(result.value)
         }
@@ -67,13 +73,15 @@ export class FakeSecretsManager extends FakeServer {
     }
   }
 
-  private read (principal: FakePrincipal, id: string, versionId?: string, stage?: string): { value: unknown } | { error: string, message: string } {
+  private read (principal: FakePrincipal, id: string, versionId?: string, stage?: string, region = this.world.region): { value: unknown } | { error: string, message: string } {
     const name = this.world.secretName(id)
     if (!this.world.can(principal, 'secretsmanager:GetSecretValue', name)) {
       return { error: 'AccessDeniedException', message: `User: ${principal.arn} is not authorized to perform: secretsmanager:GetSecretValue on resource: ${id} because no identity-based policy allows the secretsmanager:GetSecretValue action` }
     }
     const secret: FakeSecret | undefined = this.world.findSecret(id)
-    if (secret === undefined) return { error: 'ResourceNotFoundException', message: 'Secrets Manager can\'t find the specified secret.' }
+    // as on AWS, a region's endpoint knows only that region's secrets (the ARN's region is not followed)
+    if (secret === undefined || secret.arn.split(':')[3] !== region) return { error: 'ResourceNotFoundException', message: 'Secrets Manager can\'t find the specified secret.' }
+    if (secret.pendingDeletion === true) return { error: 'InvalidRequestException', message: 'You can\'t perform this operation on the secret because it was marked for deletion.' }
     const version = versionId !== undefined
       ? secret.versions.find((v) => v.id === versionId)
       : secret.versions.find((v) => v.stages.includes(stage ?? 'AWSCURRENT'))

@@ -58,6 +58,8 @@ export interface FakeSecret {
   versions: FakeSecretVersion[]
   /** a customer managed key: reading needs kms:Decrypt */
   kmsKeyId?: string
+  /** DeleteSecret was called with a recovery window: reads answer InvalidRequestException */
+  pendingDeletion?: boolean
 }
 
 function random (n: number, alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'): string {
@@ -117,14 +119,14 @@ export class FakeAwsWorld {
   }
 
   /** Adds (or replaces) a secret; a plain value becomes the AWSCURRENT version. */
-  putSecret (name: string, value: string | Uint8Array | Array<{ id?: string, value: string | Uint8Array, stages: string[] }>, options: { kmsKeyId?: string } = {}): FakeSecret {
+  putSecret (name: string, value: string | Uint8Array | Array<{ id?: string, value: string | Uint8Array, stages: string[] }>, options: { kmsKeyId?: string, region?: string } = {}): FakeSecret {
     const list = Array.isArray(value) ? value : [{ value, stages: ['AWSCURRENT'] }]
     const versions = list.map((v) => ({
       id: v.id ?? randomBytes(16).toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5'),
       stages: v.stages,
       ...(typeof v.value === 'string' ? { string: v.value } : { binary: v.value })
     }))
-    const secret: FakeSecret = { name, arn: `arn:aws:secretsmanager:${this.region}:${this.account}:secret:${name}-${random(6, 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789')}`, versions, kmsKeyId: options.kmsKeyId }
+    const secret: FakeSecret = { name, arn: `arn:aws:secretsmanager:${options.region ?? this.region}:${this.account}:secret:${name}-${random(6, 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789')}`, versions, kmsKeyId: options.kmsKeyId }
     this.secrets.set(name, secret)
     return secret
   }
