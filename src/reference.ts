@@ -46,11 +46,27 @@ export function aliasProblem (alias: string, source: string, position?: number):
   return undefined
 }
 
+/** The parameters a reference takes (`?version=…`, `?stage=…`, `?optional`). */
+export const REFERENCE_PARAMETERS = ['version', 'stage', 'optional'] as const
+
+/**
+ * Where the parameters start inside a JSON key path (`#key?optional`): the first `?` that is
+ * followed by a known parameter name (`name`, `name=…` or `name&…`), else -1 (a plain key).
+ */
+function trailingParameters (keyText: string): number {
+  for (let i = keyText.indexOf('?'); i !== -1; i = keyText.indexOf('?', i + 1)) {
+    const first = /^[^=&]*/.exec(keyText.slice(i + 1))?.[0] ?? ''
+    if ((REFERENCE_PARAMETERS as readonly string[]).includes(first)) return i
+  }
+  return -1
+}
+
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//
 const PARAM_VALUE = /^[A-Za-z0-9_.:+@/-]{1,256}$/
 
 /**
- * Parses `[scheme "://"] id ["?" param ("&" param)*] ["#" key]`.
+ * Parses `[scheme "://"] id ["?" param ("&" param)*] ["#" key]`; the parameters may also follow
+ * the key (`id#key?optional`) when the first one is a known parameter.
  * `offset` is the 0-based index of `text` inside the source value, so positions point into
  * what the user wrote (the whole CLOUD_SECRETS string, or the option's reference string).
  */
@@ -92,11 +108,19 @@ export function parseReference (alias: string, text: string, source: string, off
     }
   }
 
+  // parameters: after the id (`name?optional#key`) or, when what follows a `?` in the key is a
+  // known parameter, after the key (`name#key?optional`); both orders mean the same
+  const paramParts: Array<{ text: string, start: number }> = []
   let key: string[] | undefined
   const hash = rest.indexOf('#')
   if (hash !== -1) {
-    const keyText = rest.slice(hash + 1)
+    let keyText = rest.slice(hash + 1)
     const keyStart = restStart + hash + 1
+    const trailing = trailingParameters(keyText)
+    if (trailing !== -1) {
+      paramParts.push({ text: keyText.slice(trailing + 1), start: keyStart + trailing + 1 })
+      keyText = keyText.slice(0, trailing)
+    }
     key = keyText.split('.')
     let pos = 0
     for (const segment of key) {
@@ -116,10 +140,13 @@ export function parseReference (alias: string, text: string, source: string, off
   let optional = false
   const question = rest.indexOf('?')
   if (question !== -1) {
-    const paramsText = rest.slice(question + 1)
-    let pos = restStart + question + 1
-    const seen = new Set<string>()
-    for (const param of paramsText.split('&')) {
+    paramParts.unshift({ text: rest.slice(question + 1), start: restStart + question + 1 })
+    rest = rest.slice(0, question)
+  }
+  const seen = new Set<string>()
+  for (const part of paramParts) {
+    let pos = part.start
+    for (const param of part.text.split('&')) {
       const eq = param.indexOf('=')
       const name = eq === -1 ? param : param.slice(0, eq)
       const value = eq === -1 ? undefined : param.slice(eq + 1)
@@ -139,12 +166,11 @@ export function parseReference (alias: string, text: string, source: string, off
       } else if (name.length === 0) {
         problem(pos - 1, 'empty parameter (check for a stray ? or &)')
       } else {
-        problem(pos, `unknown parameter "${name}"; allowed: version=, stage=, optional`)
+        problem(pos, `unknown parameter "${name}"; allowed: ${REFERENCE_PARAMETERS.map((n) => n === 'optional' ? n : `${n}=`).join(', ')}`)
       }
       seen.add(name)
       pos += param.length + 1
     }
-    rest = rest.slice(0, question)
   }
   if (version !== undefined && stage !== undefined) {
     problem(restStart, 'use either version= or stage=, not both')

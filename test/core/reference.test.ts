@@ -37,6 +37,21 @@ test('params and keys', (t) => {
   t.end()
 })
 
+test('parameters after the #key mean the same as before it (name#key?optional = name?optional#key)', (t) => {
+  t.match(refs({ provider: 'aws', secrets: { a: 'prod/db#password?optional', b: 'prod/db?optional#password', c: 'prod/db#creds.user?stage=AWSPREVIOUS&optional', d: 'prod/db?version=7#k?optional', e: 'prod/db#odd?key' } }), [
+    { alias: 'a', id: 'prod/db', key: ['password'], optional: true },
+    { alias: 'b', id: 'prod/db', key: ['password'], optional: true },
+    { alias: 'c', id: 'prod/db', key: ['creds', 'user'], stage: 'AWSPREVIOUS', optional: true },
+    { alias: 'd', id: 'prod/db', key: ['k'], version: '7', optional: true },
+    { alias: 'e', id: 'prod/db', key: ['odd?key'], optional: false }
+  ], 'a ? followed by something else than a known parameter stays part of the key')
+  t.same(problems({ provider: 'aws', secrets: { a: 'x?optional#k?optional', b: 'y#k?version=' } }), [
+    'options.secrets.a|a|14|parameter "optional" is given twice',
+    'options.secrets.b|b|5|version needs a value made of letters, digits and _.:+@/- (e.g. version=3)'
+  ], 'problems of trailing parameters point into them')
+  t.end()
+})
+
 test('every problem names source, alias and 1-based position in what was written', (t) => {
   const env = { CLOUD_SECRETS_PROVIDER: 'aws', CLOUD_SECRETS: 'ok=name, bad=na me?version=1&stage=X#a..b,\nnoeq, dup=a, dup=b' }
   const list = problems({ env })
