@@ -75,7 +75,7 @@ test('4: a secret scheduled for deletion → the restore-secret fix, by the erro
 
 test('4: other wordings of a deletion ("marked deleted") classify the same', async (t) => {
   const { classifyAwsError } = await import('../../src/providers/aws/errors.js')
-  const ctx = { refs: [], identity: { region: 'us-east-1' }, action: 'secretsmanager:GetSecretValue', secret: 'x/y' }
+  const ctx = { refs: [], identity: { region: 'us-east-1', source: 'aws:env' }, action: 'secretsmanager:GetSecretValue', secret: 'x/y' }
   for (const message of ['Secret x/y is marked deleted', 'The secret is scheduled for deletion', 'pending deletion']) {
     const err = classifyAwsError(Object.assign(new Error(message), { name: 'InvalidRequestException' }), ctx)
     t.equal(err.kind, 'NOT_FOUND', message)
@@ -85,7 +85,7 @@ test('4: other wordings of a deletion ("marked deleted") classify the same', asy
 
 test('6: a non-retryable 4xx is REJECTED after one attempt, not "kept failing until the deadline"', async (t) => {
   const { classifyAwsError } = await import('../../src/providers/aws/errors.js')
-  const ctx = { refs: [], identity: { region: 'us-east-1' }, action: 'secretsmanager:GetSecretValue', secret: 'x/y' }
+  const ctx = { refs: [], identity: { region: 'us-east-1', source: 'aws:env' }, action: 'secretsmanager:GetSecretValue', secret: 'x/y' }
   const err = classifyAwsError(Object.assign(new Error('You provided a parameter value that is not valid'), { name: 'InvalidRequestException', $metadata: { httpStatusCode: 400 } }), ctx)
   t.equal(err.kind, 'REJECTED')
   t.equal(err.retryable, false)
@@ -95,7 +95,7 @@ test('6: a non-retryable 4xx is REJECTED after one attempt, not "kept failing un
 
 test('6: a network failure names the service and the endpoint host', async (t) => {
   const { classifyAwsError } = await import('../../src/providers/aws/errors.js')
-  const ctx = { refs: [], identity: { region: 'us-east-1' }, action: 'sts:GetCallerIdentity', service: 'STS', endpoint: '127.0.0.1:5999' }
+  const ctx = { refs: [], identity: { region: 'us-east-1', source: 'aws:env' }, action: 'sts:GetCallerIdentity', service: 'STS', endpoint: '127.0.0.1:5999' }
   const err = classifyAwsError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5999'), { code: 'ECONNREFUSED' }), ctx)
   t.equal(err.kind, 'UNAVAILABLE')
   t.match(err.message, 'sts:GetCallerIdentity on STS at 127.0.0.1:5999 failed')

@@ -279,8 +279,36 @@ export interface ChainResult {
 
 /** The SDK's logger contract, quiet except warnings, into the app's logger. */
 export function sdkLogger (log: Logger): { trace: () => void, debug: () => void, info: () => void, warn: (...args: unknown[]) => void, error: (...args: unknown[]) => void } {
-  const warn = (...args: unknown[]): void => { log.warn({ sdk: 'aws' }, 'aws sdk: %s', String(args[0]).split('\n')[0].slice(0, 300)) }
+  const warn = (...args: unknown[]): void => {
+    const entry = sdkLogEntry(args[0])
+    log.warn({ sdk: 'aws', ...entry.fields }, 'aws sdk: %s', entry.text)
+  }
   return { trace () {}, debug () {}, info () {}, warn, error: warn }
+}
+
+/**
+ * What the SDK hands its logger: a string (deprecation notes, warnings) or, from its logger
+ * middleware on a failed call, `{ clientName, commandName, input, error, metadata }`. Only the
+ * client, the command and the error's name/code/status/request id are kept: `input` can carry
+ * secret ids and, for other commands, values; an error message can quote input.
+ */
+export function sdkLogEntry (arg: unknown): { text: string, fields: Record<string, string | number> } {
+  if (typeof arg !== 'object' || arg === null) return { text: String(arg).split('\n')[0].slice(0, 300), fields: {} }
+  const o = arg as { clientName?: unknown, commandName?: unknown, error?: { name?: unknown, code?: unknown, $metadata?: { httpStatusCode?: unknown, requestId?: unknown } }, metadata?: { httpStatusCode?: unknown, requestId?: unknown } }
+  const str = (v: unknown): string | undefined => typeof v === 'string' && v.length > 0 ? v.slice(0, 100) : undefined
+  const fields: Record<string, string | number> = {}
+  const client = str(o.clientName)
+  const command = str(o.commandName)
+  const errorName = str(o.error?.name) ?? str(o.error?.code)
+  const status = o.metadata?.httpStatusCode ?? o.error?.$metadata?.httpStatusCode
+  const requestId = str(o.metadata?.requestId) ?? str(o.error?.$metadata?.requestId)
+  if (client !== undefined) fields.client = client
+  if (command !== undefined) fields.command = command
+  if (errorName !== undefined) fields.error = errorName
+  if (typeof status === 'number') fields.httpStatusCode = status
+  if (requestId !== undefined) fields.requestId = requestId
+  const text = [client, command].filter((x) => x !== undefined).join(' ') || 'SDK call'
+  return { text: `${text} failed${errorName !== undefined ? `: ${errorName}` : ''}${typeof status === 'number' ? ` (HTTP ${status})` : ''}`, fields }
 }
 
 const IMDS_TIMEOUT_MS = 1000
@@ -316,7 +344,7 @@ export class CredentialChain {
     // let the deadline, which destroys the request, be what ends a silent endpoint; IMDS keeps
     // the SDK's 1 s so a laptop with IMDS enabled learns quickly that it is not on EC2
     const timeout = primary?.source === 'aws:container' ? this.timeoutMs + 1000 : Math.min(IMDS_TIMEOUT_MS, this.timeoutMs)
-    return { timeout, maxRetries: 0, clientConfig: { region: this.region }, logger: sdkLogger(this.log) }
+    return { timeout, maxRetries: 0, parentClientConfig: { region: this.region }, logger: sdkLogger(this.log) }
   }
 
   /** the first source of the chain that applies here */
@@ -379,10 +407,10 @@ export class CredentialChain {
     const logger = sdkLogger(this.log)
     switch (source) {
       case 'aws:env': return sdk.fromEnv({ logger })
-      case 'aws:web-identity': return this.profile.kind === 'web-identity' && !truthy(this.env.AWS_WEB_IDENTITY_TOKEN_FILE) ? sdk.fromIni({ profile: this.profile.name, clientConfig: { region: this.region }, logger }) : sdk.fromTokenFile({ clientConfig: { region: this.region }, logger })
+      case 'aws:web-identity': return this.profile.kind === 'web-identity' && !truthy(this.env.AWS_WEB_IDENTITY_TOKEN_FILE) ? sdk.fromIni({ profile: this.profile.name, parentClientConfig: { region: this.region }, logger }) : sdk.fromTokenFile({ parentClientConfig: { region: this.region }, logger })
       case 'aws:container': return sdk.fromHttp({ timeout: this.timeoutMs + 1000, maxRetries: 0, logger })
       case 'aws:imds': return sdk.fromInstanceMetadata({ timeout: IMDS_TIMEOUT_MS, maxRetries: 0, logger })
-      default: return sdk.fromIni({ profile: this.profile.name, clientConfig: { region: this.region }, logger })
+      default: return sdk.fromIni({ profile: this.profile.name, parentClientConfig: { region: this.region }, logger })
     }
   }
 

@@ -21,11 +21,11 @@ export interface AwsFakes {
  * Secrets Manager, STS and the SSO portal over https with a test CA, reachable under their
  * production hostnames of `region` through the loopback guard's FCS_TEST_REDIRECT.
  */
-export async function startAwsFakes (options: { region?: string, ssoUser?: string, ssoAllow?: AllowList, otherRegions?: string[] } = {}): Promise<AwsFakes> {
+export async function startAwsFakes (options: { region?: string, ssoUser?: string, ssoAllow?: AllowList, otherRegions?: string[], ssoRegion?: string } = {}): Promise<AwsFakes> {
   const region = options.region ?? 'us-east-1'
   // other regions' Secrets Manager hosts reach the same fake, which tells them apart by the SigV4 scope
   const others = Object.fromEntries((options.otherRegions ?? []).map((r) => [`sm-${r}`, `secretsmanager.${r}.amazonaws.com`]))
-  const hosts = { ...others, sm: `secretsmanager.${region}.amazonaws.com`, sts: `sts.${region}.amazonaws.com`, stsGlobal: 'sts.amazonaws.com', sso: `portal.sso.${region}.amazonaws.com` }
+  const hosts = { ...others, sm: `secretsmanager.${region}.amazonaws.com`, sts: `sts.${region}.amazonaws.com`, stsGlobal: 'sts.amazonaws.com', sso: `portal.sso.${options.ssoRegion ?? region}.amazonaws.com` }
   const pki = testPki(Object.values(hosts))
   const tls = { key: pki.key, cert: pki.cert }
   const world = new FakeAwsWorld({ region })
