@@ -5,6 +5,10 @@ import type { ProviderName } from './types.js'
  * `FST_CLOUD_SECRETS_<KIND>`; the README's error table is generated from the same words.
  */
 export const ERROR_CATALOG = {
+  ALREADY_REGISTERED: {
+    title: 'The plugin was registered twice on one Fastify instance; nothing was contacted',
+    fix: 'register fastify-cloud-secrets once per instance (list every secret in that one registration)'
+  },
   CONFIG: {
     title: 'Invalid configuration (options or env vars); nothing was contacted',
     fix: 'correct every listed option or env var and start again'
@@ -100,7 +104,14 @@ export interface ErrorDetails {
   cause?: unknown
 }
 
+/** shared by every installed copy of this package, so `instanceof` holds across copies (as @fastify/error does) */
+const kBrand = Symbol.for('fastify-cloud-secrets.error')
+
 export class CloudSecretsError extends Error {
+  static override [Symbol.hasInstance] (value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kBrand] === true
+  }
+
   readonly code: ErrorCode
   readonly kind: ErrorKind
   readonly statusCode = 500
@@ -124,6 +135,7 @@ export class CloudSecretsError extends Error {
     const fix = details.fix ?? ERROR_CATALOG[kind].fix
     super(`${summary}\nFix: ${fix}`, details.cause === undefined ? undefined : { cause: details.cause })
     this.name = 'CloudSecretsError'
+    Object.defineProperty(this, kBrand, { value: true })
     this.kind = kind
     this.code = `FST_CLOUD_SECRETS_${kind}`
     this.summary = summary
@@ -237,4 +249,8 @@ export function loadFailedError (failures: CloudSecretsError[]): CloudSecretsErr
     errors: failures,
     fix: 'apply the fix listed under each failure above, then start again'
   })
+}
+
+export function alreadyRegisteredError (): CloudSecretsError {
+  return new CloudSecretsError('ALREADY_REGISTERED', 'fastify-cloud-secrets is already registered on this Fastify instance (app.secrets / app.cloud exist); the second registration was refused before any network call')
 }

@@ -2,7 +2,6 @@ import cloudSecrets from './plugin.js'
 
 export default cloudSecrets
 export { cloudSecrets }
-export { kInternal } from './plugin.js'
 export { CloudSecretsError, ERROR_CATALOG, isCloudSecretsError } from './errors.js'
 export type { ConfigProblem, CredentialAttempt, ErrorCode, ErrorKind } from './errors.js'
 export type { SecretReference } from './reference.js'

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { performance } from 'node:perf_hooks'
 import { Deadline } from './deadline.js'
-import { loadFailedError } from './errors.js'
+import { alreadyRegisteredError, loadFailedError } from './errors.js'
 import type { NormalizedConfig } from './options.js'
 import type { Provider } from './providers/types.js'
 import { createCloudContext, createSecretsObject } from './redaction.js'
@@ -29,6 +29,8 @@ type PluginOptions = CloudSecretsOptions & { [kInternal]?: InternalOptions }
 
 // The steps live in src/startup.ts, shared with the `doctor` command; this body is the story.
 const cloudSecrets: FastifyPluginAsync<CloudSecretsOptions> = async function cloudSecrets (app, options: PluginOptions) {
+  // before any work: a second registration would otherwise do all the network work, then die on decorate
+  if (app.hasDecorator('secrets') || app.hasDecorator('cloud')) throw alreadyRegisteredError()
   const started = performance.now()
   const internal = options[kInternal] ?? {}
   const log = app.log

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { performance } from 'node:perf_hooks'
-import cloudSecrets, { kInternal } from '../../dist/index.js'
+import cloudSecrets from '../../dist/index.js'
+import { kInternal } from '../../dist/plugin.js'
 import { round, table } from '../lib.js'
 import { applyEnv, startAzureBenchWorld } from '../worlds.js'
 

@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
-import cloudSecrets, { kInternal, type CloudSecretsOptions } from '../../src/index.js'
+import cloudSecrets, { type CloudSecretsOptions } from '../../src/index.js'
+import { kInternal } from '../../src/plugin.js'
 import { captureLogs } from '../helpers/capture.js'
 
 /** Sets env vars for one test (undefined deletes) and restores them afterwards. */

@@ -48,3 +48,13 @@ test('a missing SDK is SDK_MISSING with the npm i command', async (t) => {
   const mod = await importSdk<{ default: unknown }>('local', 'fastify-plugin')
   t.ok(mod.default, 'an installed package loads')
 })
+
+test('instanceof CloudSecretsError holds across two loaded copies of the module (Symbol.for brand)', async (t) => {
+  const copy = await import(`../../src/errors.ts?copy=${Date.now()}`) as typeof import('../../src/errors.js')
+  t.not(copy.CloudSecretsError, CloudSecretsError, 'a separately loaded copy')
+  const fromCopy = new copy.CloudSecretsError('TIMEOUT', 'x')
+  t.ok(fromCopy instanceof CloudSecretsError, 'an error of the other copy is ours')
+  t.ok(new CloudSecretsError('TIMEOUT', 'y') instanceof copy.CloudSecretsError, 'and the other way round')
+  t.notOk(new Error('plain') instanceof CloudSecretsError)
+  t.notOk(({ code: 'FST_CLOUD_SECRETS_TIMEOUT' }) instanceof CloudSecretsError)
+})

@@ -193,3 +193,19 @@ test('onClose closes the providers it created', async (t) => {
   await app.close()
   t.pass('closed without error')
 })
+
+test('registering twice on one instance fails at once with ALREADY_REGISTERED, before any network call', async (t) => {
+  const { default: diagnostics } = await import('node:diagnostics_channel')
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(cloudSecrets, { provider: 'local', secrets: {} })
+  let sockets = 0
+  const onSocket = (): void => { sockets++ }
+  diagnostics.subscribe('net.client.socket', onSocket)
+  t.teardown(() => { diagnostics.unsubscribe('net.client.socket', onSocket) })
+  const err = await app.register(cloudSecrets, { provider: 'aws', secrets: { a: 'x' }, env: { AWS_REGION: 'us-east-1' } }).then(() => undefined, (e: unknown) => e) as CloudSecretsError
+  t.ok(err instanceof CloudSecretsError)
+  t.equal(err.code, 'FST_CLOUD_SECRETS_ALREADY_REGISTERED')
+  t.match(err.message, /already registered on this Fastify instance/)
+  t.equal(sockets, 0, 'no connection was opened')
+})
