@@ -146,6 +146,17 @@ test('8: a name that ends like an ARN suffix still gets -?????? in the policy', 
   t.same(policy.Statement[0].Resource, 'arn:aws:secretsmanager:us-east-1:123456789012:secret:app/secret-abcdef-??????')
 })
 
+test('6: STS unreachable at AWS_ENDPOINT_URL → the error names STS and the host, not Secrets Manager', async (t) => {
+  as(t, READ_ALL)
+  setEnv(t, { AWS_ENDPOINT_URL_STS: undefined, AWS_ENDPOINT_URL: 'http://127.0.0.1:9' })
+  const { error } = await startApp(t, { secrets: { a: 'x/y' }, retry: { maxAttempts: 1 } })
+  const err = failures(error)[0]
+  t.equal(err?.code, 'FST_CLOUD_SECRETS_UNAVAILABLE', brief(error))
+  t.match(err.message, 'sts:GetCallerIdentity on STS at 127.0.0.1:9 failed')
+  t.notMatch(err.message, 'on Secrets Manager')
+  t.match(err.fix, '127.0.0.1:9')
+})
+
 test('teardown', async () => {
   await fakes.close()
 })

@@ -22,15 +22,25 @@ declare module '../../types.js' {
 /** The host Secrets Manager calls of a region go to (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL, or the regional one). */
 export function secretsManagerHost (env: Readonly<Record<string, string | undefined>>, region: string): string {
   const override = env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? env.AWS_ENDPOINT_URL
-  if (override !== undefined && override !== '') {
-    try {
-      return new URL(override).host
-    } catch {
-      return override
-    }
-  }
+  if (override !== undefined && override !== '') return hostOf(override)
   const fips = /^true$/i.test(env.AWS_USE_FIPS_ENDPOINT ?? '') ? '-fips' : ''
   return `secretsmanager${fips}.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`
+}
+
+/** The host STS calls go to (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, or the regional one), for error messages. */
+export function stsHost (env: Readonly<Record<string, string | undefined>>, region: string): string {
+  const override = env.AWS_ENDPOINT_URL_STS ?? env.AWS_ENDPOINT_URL
+  if (override !== undefined && override !== '') return hostOf(override)
+  const fips = /^true$/i.test(env.AWS_USE_FIPS_ENDPOINT ?? '') ? '-fips' : ''
+  return `sts${fips}.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`
+}
+
+function hostOf (url: string): string {
+  try {
+    return new URL(url).host
+  } catch {
+    return url
+  }
 }
 
 function identityDetails (source: string, profile: string, roleArn: string | undefined): Identity['details'] {
@@ -93,7 +103,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       const stsClient = factory.own(new sts.STSClient(sdkClientConfig()))
       const caller = await ctx.retry(`identity: STS GetCallerIdentity (${source}, region ${region})`, async (signal) =>
         await requests.run(signal, async () => await stsClient.send(new sts.GetCallerIdentityCommand({}), { abortSignal: signal })),
-      (err) => classifyAwsError(err, { refs: config.references, identity: { source, region }, action: 'sts:GetCallerIdentity', profile: profile.name }))
+      (err) => classifyAwsError(err, { refs: config.references, identity: { source, region }, action: 'sts:GetCallerIdentity', profile: profile.name, service: 'STS', endpoint: stsHost(env, region) }))
 
       const identity: Identity = {
         provider: 'aws',
