@@ -10,6 +10,7 @@ import { networkErrorCode } from '../../retry.js'
 import type { Env } from '../../options.js'
 import type { Logger } from '../../types.js'
 import type { StepContext } from '../types.js'
+import { ProcessCredentialSource } from './process-source.js'
 import { ACCESS_DENIED_NAMES, errorName, noCredentials, safeCause, SERVER_NAMES, THROTTLE_NAMES, TOKEN_NAMES, tokenFix } from './errors.js'
 
 /** The credential provider function the SDK's chain returns (what SDK clients take as `credentials`). */
@@ -35,6 +36,8 @@ export interface ProfileInfo {
   /** the files that were read */
   files: string[]
   region?: string
+  /** the profile's credential_process command line (run by the plugin, never logged) */
+  credentialProcess?: string
 }
 
 type Sections = Map<string, Record<string, string>>
@@ -98,7 +101,7 @@ export function readProfile (env: Env, profile?: string): ProfileInfo {
   const info: ProfileInfo = { name, explicit: profile !== undefined || env.AWS_PROFILE !== undefined, found: false, files: [files.config, files.credentials] }
   if (fromConfig === undefined && fromCredentials === undefined) return info
   const settings = { ...fromConfig, ...fromCredentials }
-  return { ...info, found: true, kind: classifyProfile(settings), region: settings.region }
+  return { ...info, found: true, kind: classifyProfile(settings), region: settings.region, credentialProcess: settings.credential_process }
 }
 
 export interface SourcePlan {
@@ -335,7 +338,21 @@ export class CredentialChain {
     this.profile = readProfile(env)
     this.plans = planSources(env, this.profile)
     this.lastAttempts = this.plans.map((p) => ({ source: p.source, outcome: 'skipped', reason: p.applies ? `${p.reason}; not tried yet` : p.reason }))
-    this.provider = sdk.fromNodeProviderChain(this.init())
+    const primary = this.primary
+    if (primary?.source === 'aws:process' && this.profile.credentialProcess !== undefined) {
+      this.process = new ProcessCredentialSource(this.profile.credentialProcess, this.profile.name, env)
+      this.provider = this.process.provider as unknown as AwsCredentialsProvider
+    } else {
+      this.provider = sdk.fromNodeProviderChain(this.init())
+    }
+  }
+
+  /** set when the profile's credentials come from credential_process, which the plugin runs itself */
+  private process: ProcessCredentialSource | undefined
+
+  /** kills a credential_process still running */
+  close (): void {
+    this.process?.kill()
   }
 
   private init (): Parameters<CredentialsSdk['fromNodeProviderChain']>[0] {
@@ -365,6 +382,8 @@ export class CredentialChain {
   async resolve (ctx: StepContext): Promise<ChainResult> {
     const credentials = await ctx.retry(this.label(), async (signal) => {
       try {
+        const proc = this.process
+        if (proc !== undefined) return await proc.during(signal, async () => await this.provider())
         return await this.requests.run(signal, async () => await this.provider())
       } catch (err) {
         if (signal.aborted) throw err

@@ -162,6 +162,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
 
     async close () {
       requests.close()
+      chain?.close()
       factory?.close()
     }
   }

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { killProcessTree, runCommand, type CommandResult } from '../../shared/child-process.js'
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
@@ -438,7 +439,7 @@ export class CliCredential implements TokenCredential {
     return token
   }
 
-  private parse (result: CliResult): AccessToken {
+  private parse (result: CommandResult): AccessToken {
     const { tool } = this
     if (result.spawnError !== undefined) {
       if (result.spawnError.code === 'ENOENT') throw new CliUnavailableError(`${tool} is not installed (not found on PATH)`, { notInstalled: true })
@@ -473,67 +474,12 @@ function scrubCliText (text: string): string {
   return text.replace(/eyJ[\w-]+\.[\w-]+\.[\w-]*/g, '[token]').slice(0, 300)
 }
 
-interface CliResult { code: number | null, stdout: string, stderr: string, spawnError?: NodeJS.ErrnoException }
-
 /** Runs a CLI in its own process group, so an abort kills it and anything it started. */
-function runCli (command: string, args: string[], children: Set<ChildProcess>, signal?: GetTokenOptions['abortSignal']): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const windows = process.platform === 'win32'
-    let child: ChildProcess
-    try {
-      child = spawn(command, args, {
-        cwd: windows ? (process.env.SystemRoot ?? 'C:\\Windows') : '/',
-        detached: !windows,
-        shell: windows,
-        windowsHide: true,
-        stdio: ['ignore', 'pipe', 'pipe']
-      })
-    } catch (err) {
-      resolve({ code: null, stdout: '', stderr: '', spawnError: err as NodeJS.ErrnoException })
-      return
-    }
-    children.add(child)
-    let stdout = ''
-    let stderr = ''
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => { if (stdout.length < 1_000_000) stdout += d })
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 100_000) stderr += d })
-    // settle at once on abort: the killed child is unref'd, so waiting for its 'close' could
-    // outlive the event loop
-    const onAbort = (): void => {
-      killProcessTree(child)
-      done({ code: null, stdout, stderr, spawnError: Object.assign(new Error('aborted'), { code: 'ABORT_ERR' }) })
-    }
-    let settled = false
-    const done = (result: CliResult): void => {
-      if (settled) return
-      settled = true
-      signal?.removeEventListener('abort', onAbort)
-      children.delete(child)
-      resolve(result)
-    }
-    // listeners first: killing a child that is still starting can emit 'error' synchronously,
-    // and a second 'error' (after a failed kill) must not become an uncaught exception
-    child.on('error', (err: NodeJS.ErrnoException) => { done({ code: null, stdout, stderr, spawnError: err }) })
-    child.once('close', (code) => { done({ code, stdout, stderr }) })
-    if (signal?.aborted === true) onAbort()
-    else signal?.addEventListener('abort', onAbort, { once: true })
-  })
+async function runCli (command: string, args: string[], children: Set<ChildProcess>, signal?: GetTokenOptions['abortSignal']): Promise<CommandResult> {
+  return await runCommand(command, args, { children, signal: signal as AbortSignal | undefined })
 }
 
-/** Kills a CLI and its process group, and lets go of its pipes so nothing keeps Node alive. */
-export function killProcessTree (child: ChildProcess): void {
-  if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-    try {
-      if (process.platform === 'win32') child.kill()
-      else process.kill(-child.pid, 'SIGKILL')
-    } catch {
-      child.kill('SIGKILL')
-    }
-  }
-  child.stdout?.destroy()
-  child.stderr?.destroy()
-  child.unref()
-}
+export { killProcessTree }
 
 // ---------------------------------------------------------------------------------------------
 // The chain

@@ -1,4 +1,5 @@
-import { execFile, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { runCommand } from '../../shared/child-process.js'
 import { readFile } from 'node:fs/promises'
 import http from 'node:http'
 import https from 'node:https'
@@ -553,14 +554,11 @@ async function resolveProjectId (deps: ResolveDeps, credential: FoundCredential,
 /** `gcloud config config-helper --format json` (what google-auth-library runs), bounded and killable. */
 async function gcloudProject (deps: ResolveDeps, ctx: StepContext): Promise<{ id: string, from: string } | undefined> {
   try {
-    const stdout = await ctx.deadline.run('identity: project id from `gcloud config config-helper`', async (signal) => await new Promise<string>((resolve, reject) => {
-      const child = execFile('gcloud', ['config', 'config-helper', '--format', 'json'], { env: { ...deps.env } as NodeJS.ProcessEnv, signal, windowsHide: true, shell: process.platform === 'win32', maxBuffer: 1 << 20 }, (err, out) => {
-        deps.children.delete(child)
-        if (err !== null) reject(err)
-        else resolve(out)
-      })
-      deps.children.add(child)
-    }))
+    // the same process-group kill as Azure's az: a hung gcloud (and what it started) dies at the deadline
+    const result = await ctx.deadline.run('identity: project id from `gcloud config config-helper`', async (signal) =>
+      await runCommand('gcloud', ['config', 'config-helper', '--format', 'json'], { children: deps.children, signal, env: deps.env }))
+    if (result.spawnError !== undefined || result.code !== 0) return undefined
+    const stdout = result.stdout
     const id = (JSON.parse(stdout) as { configuration?: { properties?: { core?: { project?: unknown } } } }).configuration?.properties?.core?.project
     return typeof id === 'string' && id !== '' ? { id, from: 'gcloud config' } : undefined
   } catch (err) {
