@@ -91,7 +91,7 @@ try {
 }
 // no process.exit: the process must end because nothing is left open
 `)
-  const env = { ...process.env, ...fakes.env, AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none') }
+  const env: Record<string, string | undefined> = { ...process.env, ...fakes.env, AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none') }
   delete env.AWS_PROFILE
   delete env.AWS_ACCESS_KEY_ID
   delete env.AWS_SECRET_ACCESS_KEY
