@@ -79,7 +79,7 @@ test('decorating again fails, and a second registration cannot replace the first
   t.teardown(() => twice.close())
   await twice.register(cloudSecretsTesting, { values })
   twice.register(cloudSecretsTesting, { values: { jwtKey: 'swapped' } })
-  await t.rejects(async () => await twice.ready(), { code: 'FST_ERR_DEC_ALREADY_PRESENT' }, 'registering the plugin twice in one scope fails at boot')
+  await t.rejects(async () => await twice.ready(), { code: 'FST_CLOUD_SECRETS_ALREADY_REGISTERED' }, 'registering the plugin twice in one scope fails at boot (issue 13: with our own code, before any network call; it was FST_ERR_DEC_ALREADY_PRESENT)')
   t.equal(twice.secrets.jwtKey, values.jwtKey, 'the first values stay')
 })
 

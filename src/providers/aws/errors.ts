@@ -229,6 +229,16 @@ export function classifyAwsError (err: unknown, ctx: AwsCallContext): CloudSecre
   if (network !== undefined || TIMEOUT_NAMES.has(name)) return transient('UNAVAILABLE', ctx, `network error ${network ?? name}`, err)
   const status = (err as SdkErrorShape)?.$metadata?.httpStatusCode
   if (status !== undefined && status >= 500) return transient('UNAVAILABLE', ctx, `the service answered HTTP ${status} (${name})`, err, retryAfterOf(err))
+  if (status === undefined || status < 400 || status >= 500) {
+    // an answer that is no AWS error at all (a 200 with a body that does not parse, HTML…)
+    return new CloudSecretsError('UNAVAILABLE', `${ctx.action} on ${describeSecret(ctx)} failed: ${name}: ${detail}`, {
+      provider: 'aws',
+      secret: ctx.secret,
+      principal: ctx.identity.principal,
+      fix: `the endpoint${ctx.endpoint !== undefined ? ` ${ctx.endpoint}` : ''} did not answer as Secrets Manager does: check AWS_ENDPOINT_URL* and any proxy in between; check the reference and the region`,
+      cause: safeCause(err)
+    })
+  }
   // a 4xx the service answered on purpose (InvalidRequestException, ValidationException…): one
   // attempt, and it says so, instead of the "kept failing until the deadline" of a 5xx
   return new CloudSecretsError('REJECTED', `${ctx.service ?? 'Secrets Manager'} rejected ${ctx.action} on ${describeSecret(ctx)} as invalid (${name}${status !== undefined ? `, HTTP ${status}` : ''}; not retried): ${detail}`, {
