@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process'
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth'
 import { CloudSecretsError, type CredentialAttempt } from '../../errors.js'
-import { importSdk } from '../../sdk.js'
+import { importFromSdk, importSdk } from '../../shared/sdk.js'
 import type { Identity } from '../../types.js'
 import type { CreateProvider, Provider, ProviderInit, StepContext } from '../types.js'
 import { RequestScope, createClients, type AzureClients } from './clients.js'
@@ -29,7 +29,9 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     importSdk<typeof import('@azure/identity')>('azure', '@azure/identity'),
     importSdk<typeof import('@azure/keyvault-secrets')>('azure', '@azure/keyvault-secrets'),
     // a dependency of both SDKs above: its default HttpClient is what we wrap to make requests abortable
-    importSdk<typeof import('@azure/core-rest-pipeline')>('azure', '@azure/core-rest-pipeline')
+    // resolved from inside @azure/keyvault-secrets' own tree (its direct dependency), so the user
+    // installs only the two main packages and pnpm / Yarn PnP find it too
+    importFromSdk<typeof import('@azure/core-rest-pipeline')>('azure', '@azure/keyvault-secrets', '@azure/core-rest-pipeline')
   ])
   registerSensitive(env.AZURE_CLIENT_SECRET, env.IDENTITY_HEADER, env.MSI_SECRET, env.AZURE_CLIENT_CERTIFICATE_PASSWORD)
 
