@@ -51,7 +51,7 @@ test('a credential_process that prints valid JSON → source aws:process, secret
 
 test('a credential_process that fails → NO_CREDENTIALS naming the profile, stdout never quoted', async (t) => {
   const script = join(dir, 'bad.sh')
-  writeFileSync(script, '#!/bin/sh\necho \'{"Version":1,"AccessKeyId":"AKIA-LEAKED","SecretAccessKey":"LEAKED-SECRET"\'\necho "token expired" >&2\nexit 3\n')
+  writeFileSync(script, '#!/bin/sh\necho \'{"Version":1,"AccessKeyId":"AKIA-LEAKED","SecretAccessKey":"LEAKED-SECRET"\'\necho "token expired ASIAHELPERSTDERRTOKEN0123456789" >&2\nexit 3\n')
   chmodSync(script, 0o755)
   const config = join(dir, 'config-bad')
   writeFileSync(config, `[default]\nregion = us-east-1\ncredential_process = ${script}\n`)
@@ -60,6 +60,7 @@ test('a credential_process that fails → NO_CREDENTIALS naming the profile, std
   t.equal((error as { code?: string })?.code, 'FST_CLOUD_SECRETS_NO_CREDENTIALS', brief(error))
   t.match(errorText(error), 'credential_process of profile "default" exited with code 3: token expired')
   t.notMatch(errorText(error), 'LEAKED')
+  t.notMatch(errorText(error), 'ASIAHELPERSTDERRTOKEN', 'a token-like run on stderr is redacted')
 })
 
 test('child process: a hung credential_process → TIMEOUT naming the step; the process exits by itself and no descendant survives', async (t) => {

@@ -24,6 +24,12 @@ function as (t: Test, allow: string[]): void {
   fakes.sm.batchMode = 'ok'
 }
 
+/** `n` secrets `prefix/s0…` in the fake, and the alias map `s0…` → them */
+function manySecrets (prefix: string, n: number): Record<string, string> {
+  for (let i = 0; i < n; i++) fakes.world.putSecret(`${prefix}/s${i}`, randomSecret(`${prefix}${i}`))
+  return Object.fromEntries(Array.from({ length: n }, (_, i) => [`s${i}`, `${prefix}/s${i}`]))
+}
+
 function failures (error: unknown): CloudSecretsError[] {
   const e = error as CloudSecretsError
   return e?.errors ?? (e === undefined ? [] : [e])
@@ -104,10 +110,9 @@ test('6: a network failure names the service and the endpoint host', async (t) =
 })
 
 test('5: a batch that answers 5xx with an HTML page is retried, then the secrets are read singly, said once', async (t) => {
-  for (let i = 0; i < 45; i++) fakes.world.putSecret(`html/s${i}`, randomSecret(`h${i}`))
+  const secrets = manySecrets('html', 45)
   as(t, READ_ALL)
   fakes.sm.batchMode = 'html-500'
-  const secrets = Object.fromEntries(Array.from({ length: 45 }, (_, i) => [`s${i}`, `html/s${i}`]))
   const { app, error, logs } = await startApp(t, { secrets })
   t.equal(error, undefined, brief(error))
   t.equal(app.secrets.s44, fakes.world.secrets.get('html/s44')?.versions[0].string)
@@ -118,20 +123,19 @@ test('5: a batch that answers 5xx with an HTML page is retried, then the secrets
 })
 
 test('5: an unknown-operation answer falls back to single reads at once', async (t) => {
-  for (let i = 0; i < 3; i++) fakes.world.putSecret(`unk/s${i}`, randomSecret(`u${i}`))
+  const secrets = manySecrets('unk', 3)
   as(t, READ_ALL)
   fakes.sm.batchMode = 'unknown-operation'
-  const { app, error } = await startApp(t, { secrets: { a: 'unk/s0', b: 'unk/s1', c: 'unk/s2' } })
+  const { app, error } = await startApp(t, { secrets })
   t.equal(error, undefined, brief(error))
-  t.equal(app.secrets.c, fakes.world.secrets.get('unk/s2')?.versions[0].string)
+  t.equal(app.secrets.s2, fakes.world.secrets.get('unk/s2')?.versions[0].string)
   t.equal(fakes.sm.count('BatchGetSecretValue'), 1)
   t.equal(fakes.sm.count('GetSecretValue'), 3)
 })
 
 test('9: a denied batch is learned once: 60 secrets → one denied batch call', async (t) => {
-  for (let i = 0; i < 60; i++) fakes.world.putSecret(`den/s${i}`, randomSecret(`d${i}`))
+  const secrets = manySecrets('den', 60)
   as(t, ['secretsmanager:GetSecretValue'])
-  const secrets = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`s${i}`, `den/s${i}`]))
   const { app, error, logs } = await startApp(t, { secrets })
   t.equal(error, undefined, brief(error))
   t.equal(app.secrets.s59, fakes.world.secrets.get('den/s59')?.versions[0].string)

@@ -229,7 +229,7 @@ export function classifyAwsError (err: unknown, ctx: AwsCallContext): CloudSecre
   if (network !== undefined || TIMEOUT_NAMES.has(name)) return transient('UNAVAILABLE', ctx, `network error ${network ?? name}`, err)
   const status = (err as SdkErrorShape)?.$metadata?.httpStatusCode
   if (status !== undefined && status >= 500) return transient('UNAVAILABLE', ctx, `the service answered HTTP ${status} (${name})`, err, retryAfterOf(err))
-  if (status === undefined || status < 400 || status >= 500) {
+  if (status === undefined || status < 400) {
     // an answer that is no AWS error at all (a 200 with a body that does not parse, HTML…)
     return new CloudSecretsError('UNAVAILABLE', `${ctx.action} on ${describeSecret(ctx)} failed: ${name}: ${detail}`, {
       provider: 'aws',

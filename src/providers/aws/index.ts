@@ -19,20 +19,18 @@ declare module '../../types.js' {
   }
 }
 
-/** The host Secrets Manager calls of a region go to (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL, or the regional one). */
-export function secretsManagerHost (env: Readonly<Record<string, string | undefined>>, region: string): string {
-  const override = env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? env.AWS_ENDPOINT_URL
-  if (override !== undefined && override !== '') return hostOf(override)
-  const fips = /^true$/i.test(env.AWS_USE_FIPS_ENDPOINT ?? '') ? '-fips' : ''
-  return `secretsmanager${fips}.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`
-}
+/** Endpoint prefix and its override env var (`AWS_ENDPOINT_URL_<ID>`), per service the plugin calls. */
+const SERVICE_ENDPOINTS = { secretsmanager: 'AWS_ENDPOINT_URL_SECRETS_MANAGER', sts: 'AWS_ENDPOINT_URL_STS' } as const
 
-/** The host STS calls go to (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, or the regional one), for error messages. */
-export function stsHost (env: Readonly<Record<string, string | undefined>>, region: string): string {
-  const override = env.AWS_ENDPOINT_URL_STS ?? env.AWS_ENDPOINT_URL
+/**
+ * The host a service's calls of a region go to — its AWS_ENDPOINT_URL_<ID>, AWS_ENDPOINT_URL, or
+ * the regional host (FIPS, China partition) — for error messages that name where a call went.
+ */
+export function serviceHost (service: keyof typeof SERVICE_ENDPOINTS, env: Readonly<Record<string, string | undefined>>, region: string): string {
+  const override = env[SERVICE_ENDPOINTS[service]] ?? env.AWS_ENDPOINT_URL
   if (override !== undefined && override !== '') return hostOf(override)
   const fips = /^true$/i.test(env.AWS_USE_FIPS_ENDPOINT ?? '') ? '-fips' : ''
-  return `sts${fips}.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`
+  return `${service}${fips}.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`
 }
 
 function hostOf (url: string): string {
@@ -103,7 +101,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       const stsClient = factory.own(new sts.STSClient(sdkClientConfig()))
       const caller = await ctx.retry(`identity: STS GetCallerIdentity (${source}, region ${region})`, async (signal) =>
         await requests.run(signal, async () => await stsClient.send(new sts.GetCallerIdentityCommand({}), { abortSignal: signal })),
-      (err) => classifyAwsError(err, { refs: config.references, identity: { source, region }, action: 'sts:GetCallerIdentity', profile: profile.name, service: 'STS', endpoint: stsHost(env, region) }))
+      (err) => classifyAwsError(err, { refs: config.references, identity: { source, region }, action: 'sts:GetCallerIdentity', profile: profile.name, service: 'STS', endpoint: serviceHost('sts', env, region) }))
 
       const identity: Identity = {
         provider: 'aws',
@@ -147,7 +145,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
           regionalClients.set(r, made)
           return made
         },
-        endpointFor: (r) => secretsManagerHost(env, r),
+        endpointFor: (r) => serviceHost('secretsmanager', env, r),
         region,
         profile: chain?.profile.name,
         log,

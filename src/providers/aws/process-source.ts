@@ -24,6 +24,11 @@ const LATER_CALL_TIMEOUT_MS = 60_000
 /** re-run the command this long before its credentials expire, as the SDK does */
 const EXPIRY_WINDOW_MS = 5 * 60_000
 
+/** a credential helper's stderr may echo keys or tokens: long opaque runs are replaced */
+function scrub (line: string): string {
+  return line.replace(/[A-Za-z0-9+/=_.-]{20,}/g, '[redacted]').slice(0, 200)
+}
+
 export class CredentialProcessError extends Error {
   constructor (message: string) {
     super(message)
@@ -76,7 +81,7 @@ export class ProcessCredentialSource {
     const where = `credential_process of profile "${this.profile}"`
     if (result.spawnError !== undefined) throw new CredentialProcessError(`${where} could not run: ${result.spawnError.message}`)
     // stderr may explain; stdout may hold credentials and is never quoted
-    if (result.code !== 0) throw new CredentialProcessError(`${where} exited with code ${String(result.code)}${result.stderr.trim() !== '' ? `: ${result.stderr.trim().split('\n')[0].slice(0, 200)}` : ''}`)
+    if (result.code !== 0) throw new CredentialProcessError(`${where} exited with code ${String(result.code)}${result.stderr.trim() !== '' ? `: ${scrub(result.stderr.trim().split('\n')[0])}` : ''}`)
     let out: Record<string, unknown>
     try {
       out = JSON.parse(result.stdout) as Record<string, unknown>

@@ -4,7 +4,7 @@ import { CloudSecretsError } from '../../errors.js'
 import type { SecretReference } from '../../reference.js'
 import type { Logger } from '../../types.js'
 import type { LoadContext, SecretOutcome } from '../types.js'
-import { classifyAwsError, classifyBatchItem, notFound, type AwsCallContext } from './errors.js'
+import { classifyAwsError, classifyBatchItem, errorName, notFound, type AwsCallContext } from './errors.js'
 import { BATCH_GET_SECRET_VALUE, batchedIds, chunk, GET_SECRET_VALUE, isPinned, secretRegion } from './grant.js'
 
 export type SecretsManagerModule = Pick<typeof SecretsManagerSdk, 'GetSecretValueCommand' | 'BatchGetSecretValueCommand'>
@@ -128,12 +128,12 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
         }
         return group
       }
-      const cause = err instanceof CloudSecretsError ? (err.cause instanceof BatchUnsupported ? err.cause.original : err.cause) : err
-      const gaveUp = err instanceof CloudSecretsError && err.cause instanceof BatchUnsupported
-      if (gaveUp || UNKNOWN_OPERATION_NAMES.has(errorNameOf(cause))) {
+      const gaveUp = error.cause instanceof BatchUnsupported
+      const cause = gaveUp ? (error.cause as BatchUnsupported).original : error.cause
+      if (gaveUp || UNKNOWN_OPERATION_NAMES.has(errorName(cause))) {
         // only the first chunk ever gets here: the others wait for it (see below)
         deps.batch.unsupported = true
-        deps.log.info({ endpoint: batchContext.endpoint, error: errorNameOf(cause) }, 'cloud secrets: %s is not served by %s (%s); reading each secret with its own GetSecretValue call instead', BATCH_GET_SECRET_VALUE, batchContext.endpoint ?? 'the Secrets Manager endpoint', errorNameOf(cause))
+        deps.log.info({ endpoint: batchContext.endpoint, error: errorName(cause) }, 'cloud secrets: %s is not served by %s (%s); reading each secret with its own GetSecretValue call instead', BATCH_GET_SECRET_VALUE, batchContext.endpoint ?? 'the Secrets Manager endpoint', errorName(cause))
         return group
       }
       for (const f of group) settle(f, { ok: false, error: new CloudSecretsError(error.kind, error.summary, { ...error.details(), secret: f.id }) })
@@ -198,11 +198,6 @@ class BatchUnsupported extends Error {
     super('BatchGetSecretValue kept failing with server errors')
     this.name = 'BatchUnsupported'
   }
-}
-
-function errorNameOf (err: unknown): string {
-  const name = (err as { name?: unknown } | undefined)?.name
-  return typeof name === 'string' ? name : 'Error'
 }
 
 /** the service answered (5xx), as opposed to a network failure that single reads would meet too */

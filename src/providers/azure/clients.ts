@@ -5,7 +5,7 @@ import type { HttpClient, PipelineRequest, PipelineResponse } from '@azure/core-
 import type { SecretClient, SecretClientOptions } from '@azure/keyvault-secrets'
 import { inspect } from 'node:util'
 import type { Identity } from '../../types.js'
-import { killProcessTree } from './identity.js'
+import { killProcessTree } from '../../shared/child-process.js'
 
 type SecretsSdk = typeof import('@azure/keyvault-secrets')
 type PipelineSdk = typeof import('@azure/core-rest-pipeline')

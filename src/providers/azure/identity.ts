@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process'
-import { killProcessTree, runCommand, type CommandResult } from '../../shared/child-process.js'
+import { runCommand, type CommandResult } from '../../shared/child-process.js'
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
@@ -433,7 +433,7 @@ export class CliCredential implements TokenCredential {
     const args = this.tool === 'az'
       ? ['account', 'get-access-token', '--output', 'json', '--resource', resource, ...(tenant !== undefined ? ['--tenant', tenant] : [])]
       : ['auth', 'token', '--output', 'json', '--no-prompt', '--scope', scope, ...(tenant !== undefined ? ['--tenant-id', tenant] : [])]
-    const result = await runCli(this.tool, args, this.children, options.abortSignal)
+    const result = await runCommand(this.tool, args, { children: this.children, signal: options.abortSignal as AbortSignal | undefined })
     const token = this.parse(result)
     this.cache.set(key, token)
     return token
@@ -473,13 +473,6 @@ export class CliCredential implements TokenCredential {
 function scrubCliText (text: string): string {
   return text.replace(/eyJ[\w-]+\.[\w-]+\.[\w-]*/g, '[token]').slice(0, 300)
 }
-
-/** Runs a CLI in its own process group, so an abort kills it and anything it started. */
-async function runCli (command: string, args: string[], children: Set<ChildProcess>, signal?: GetTokenOptions['abortSignal']): Promise<CommandResult> {
-  return await runCommand(command, args, { children, signal: signal as AbortSignal | undefined })
-}
-
-export { killProcessTree }
 
 // ---------------------------------------------------------------------------------------------
 // The chain

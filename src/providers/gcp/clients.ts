@@ -4,6 +4,7 @@ import type { SecretManagerServiceClient } from '@google-cloud/secret-manager'
 import type { Identity, Logger } from '../../types.js'
 import type { AuthTransport, GoogleAuth } from './identity.js'
 import { GLOBAL_ENDPOINT } from './secrets.js'
+import { killProcessTree } from '../../shared/child-process.js'
 
 /** A Google Cloud client constructor (Storage, PubSub, Firestore, any GAPIC client…). */
 export type GoogleClientConstructor<T> = new (options?: any) => T
@@ -107,7 +108,7 @@ export class GcpClientRegistry {
   async close (): Promise<void> {
     this.closed = true
     this.transport.close()
-    for (const child of this.children) child.kill('SIGKILL')
+    for (const child of this.children) killProcessTree(child)
     this.children.clear()
     const clients: object[] = [...this.secretManagers.values(), ...this.built.values()]
     this.secretManagers.clear()
