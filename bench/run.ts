@@ -25,7 +25,7 @@ const results: Record<string, unknown> = { machine, command: `npm run bench${val
 print(`fastify-cloud-secrets benchmarks — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, Node ${machine.node}\n`)
 
 const SDKS: Record<CloudName, { packages: string[], families: string[] }> = {
-  aws: { packages: ['@aws-sdk/client-secrets-manager', '@aws-sdk/client-sts', '@aws-sdk/credential-providers'], families: ['@aws-sdk/'] },
+  aws: { packages: ['@aws-sdk/client-secrets-manager'], families: ['@aws-sdk/'] },
   azure: { packages: ['@azure/identity', '@azure/keyvault-secrets'], families: ['@azure/'] },
   gcp: { packages: ['@google-cloud/secret-manager'], families: ['@google-cloud/', 'google-gax', 'google-auth-library'] }
 }

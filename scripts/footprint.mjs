@@ -15,7 +15,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 /** What each provider needs at run time (the npm i command in its SDK_MISSING error). */
 export const PROVIDER_PACKAGES = {
   core: ['fastify-plugin'],
-  aws: ['@aws-sdk/client-secrets-manager', '@aws-sdk/client-sts', '@aws-sdk/credential-providers'],
+  aws: ['@aws-sdk/client-secrets-manager'],
   azure: ['@azure/identity', '@azure/keyvault-secrets'],
   gcp: ['@google-cloud/secret-manager']
 }

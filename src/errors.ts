@@ -211,17 +211,20 @@ export function configError (problems: ConfigProblem[]): CloudSecretsError {
   })
 }
 
-const SDK_INSTALL: Record<string, string> = {
-  aws: 'npm i @aws-sdk/client-secrets-manager @aws-sdk/client-sts @aws-sdk/credential-providers',
-  azure: 'npm i @azure/identity @azure/keyvault-secrets',
-  gcp: 'npm i @google-cloud/secret-manager'
-}
-
-export function sdkMissingError (provider: ProviderName, pkg: string, cause?: unknown): CloudSecretsError {
-  return new CloudSecretsError('SDK_MISSING', `Provider "${provider}" needs the package ${pkg}, which is not installed`, {
+/**
+ * A cloud's SDK package is not installed. `missing` names only the packages that really are
+ * missing (never one the user already has), and the fix installs exactly those.
+ */
+export function sdkMissingError (provider: ProviderName, missing: readonly string[], cause?: unknown): CloudSecretsError {
+  const list = missing.join(' ')
+  const broken = cause instanceof Error && /dependency tree/.test(cause.message)
+  const summary = broken
+    ? `Provider "${provider}" found ${list}, but its installation is incomplete: ${cause.message}`
+    : `Provider "${provider}" needs ${missing.length === 1 ? 'the package' : 'the packages'} ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} not installed`
+  return new CloudSecretsError('SDK_MISSING', summary, {
     provider,
     cause,
-    fix: `run \`${SDK_INSTALL[provider] ?? `npm i ${pkg}`}\``
+    fix: broken ? `reinstall it: run \`npm i ${list}\` (pnpm: \`pnpm add ${list}\`, Yarn: \`yarn add ${list}\`)` : `run \`npm i ${list}\` (pnpm: \`pnpm add ${list}\`, Yarn: \`yarn add ${list}\`)`
   })
 }
 

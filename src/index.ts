@@ -7,6 +7,3 @@ export type { ConfigProblem, CredentialAttempt, ErrorCode, ErrorKind } from './e
 export type { SecretReference } from './reference.js'
 export type { CloudContext, CloudProviders, CloudSecrets, CloudSecretsOptions, CustomCheck, Identity, ProviderName, ProviderSetting, SecretsRecord } from './types.js'
 export type { LocalClients } from './providers/local/index.js'
-export type { AwsClients } from './providers/aws/index.js'
-export type { AzureClients } from './providers/azure/index.js'
-export type { GcpClients } from './providers/gcp/index.js'

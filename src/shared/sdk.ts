@@ -22,12 +22,22 @@ export async function importSdk<T> (provider: ProviderName, pkg: string): Promis
   try {
     return await import(pkg) as T
   } catch (err) {
-    if (isNotFound(err, pkg)) throw sdkMissingError(provider, pkg, err)
+    if (isNotFound(err, pkg)) throw sdkMissingError(provider, [pkg], err)
     throw err
   }
 }
 
-/** The file a package's main entry resolves to, seen from `from` (a file path), or undefined. */
+/**
+ * Imports several main packages of one cloud at once; when some are missing, one
+ * SDK_MISSING names exactly those (never a package that is installed).
+ */
+export async function importSdks<T extends unknown[]> (provider: ProviderName, pkgs: { [K in keyof T]: string }): Promise<T> {
+  const missing = (pkgs as string[]).filter((pkg) => !isInstalled(pkg))
+  if (missing.length > 0) throw sdkMissingError(provider, missing)
+  return await Promise.all((pkgs as string[]).map(async (pkg) => await importSdk(provider, pkg))) as T
+}
+
+/** The file a package's entry resolves to, seen from `from` (a file path or URL), or undefined. */
 function resolveFrom (from: string, pkg: string): string | undefined {
   try {
     return createRequire(from).resolve(pkg)
@@ -37,17 +47,32 @@ function resolveFrom (from: string, pkg: string): string | undefined {
   }
 }
 
+/** A package name without its subpath: `@aws-sdk/core/client` → `@aws-sdk/core`. */
+function packageOf (specifier: string): string {
+  const parts = specifier.split('/')
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]
+}
+
 /**
- * Imports `dep` as `host` (a main SDK package the user installed) sees it: resolved from host's
- * location, so the copy is the one host itself uses. A missing host is SDK_MISSING naming host;
- * a host whose tree lacks dep (a broken install) is SDK_MISSING naming dep with a reinstall fix.
+ * Imports `dep` as the SDK sees it: `via` is a main SDK package the user installed, or a path
+ * through its tree (`[main, dependency of main, …]`), each resolved from the previous one's
+ * location, so the copy is the one the SDK itself uses. A missing main package is SDK_MISSING
+ * naming it; a tree that lacks a step (a broken install) is SDK_MISSING with a reinstall fix.
  */
-export async function importFromSdk<T> (provider: ProviderName, host: string, dep: string): Promise<T> {
-  const hostEntry = resolveFrom(import.meta.url, host)
-  if (hostEntry === undefined) throw sdkMissingError(provider, host)
-  const depEntry = resolveFrom(hostEntry, dep)
-  if (depEntry === undefined) throw sdkMissingError(provider, host, new Error(`${dep} was not found in the dependency tree of ${host}; reinstall ${host}`))
-  const mod = await import(pathToFileURL(depEntry).href) as T & { default?: T }
+export async function importFromSdk<T> (provider: ProviderName, via: string | readonly string[], dep: string): Promise<T> {
+  const [host, ...steps] = typeof via === 'string' ? [via] : via
+  let from = resolveFrom(import.meta.url, host)
+  if (from === undefined) throw sdkMissingError(provider, [host])
+  let seen = host
+  for (const step of [...steps, dep]) {
+    const next = resolveFrom(from, step)
+    if (next === undefined) {
+      throw sdkMissingError(provider, [host], new Error(`${packageOf(step)} was not found in the dependency tree of ${seen}; reinstall ${host}`))
+    }
+    from = next
+    seen = packageOf(step)
+  }
+  const mod = await import(pathToFileURL(from).href) as T & { default?: T }
   // a CommonJS module imported from ESM exposes its exports as `default` (and, mostly, as names)
   return (Object.keys(mod).length <= 1 && mod.default !== undefined ? mod.default : mod) as T
 }

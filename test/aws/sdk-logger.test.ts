@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { sdkLogEntry } from '../../src/providers/aws/identity.js'
+import { sdkLogEntry } from '../../src/providers/aws/sdk-logger.js'
 import { startAwsFakes } from '../fakes/aws/index.js'
 import { randomSecret } from '../helpers/capture.js'
 import { setEnv, startApp } from './helpers.js'

@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { readFileSync } from 'node:fs'
 import { CloudSecretsError, configError, ERROR_CATALOG, loadFailedError, sdkMissingError } from '../../src/errors.js'
-import { importSdk } from '../../src/sdk.js'
+import { importFromSdk, importSdk, importSdks } from '../../src/shared/sdk.js'
 
 test('the README error table lists every code of the catalog', (t) => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
@@ -42,11 +42,35 @@ test('config and aggregate errors list every item', (t) => {
 test('a missing SDK is SDK_MISSING with the npm i command', async (t) => {
   const err = await importSdk('aws', '@aws-sdk/not-installed-package').catch((e: unknown) => e) as CloudSecretsError
   t.equal(err.code, 'FST_CLOUD_SECRETS_SDK_MISSING')
-  t.match(err.message, /npm i @aws-sdk\/client-secrets-manager/)
+  t.match(err.message, /needs the package @aws-sdk\/not-installed-package, which is not installed/)
+  t.match(err.message, /Fix: run `npm i @aws-sdk\/not-installed-package` \(pnpm: `pnpm add @aws-sdk\/not-installed-package`, Yarn: `yarn add @aws-sdk\/not-installed-package`\)/)
   t.ok(err.cause)
-  t.match(sdkMissingError('gcp', '@google-cloud/secret-manager').message, /npm i @google-cloud\/secret-manager/)
+  t.match(sdkMissingError('gcp', ['@google-cloud/secret-manager']).message, /npm i @google-cloud\/secret-manager`/)
   const mod = await importSdk<{ default: unknown }>('local', 'fastify-plugin')
   t.ok(mod.default, 'an installed package loads')
+})
+
+test('SDK_MISSING names only the packages that are really missing', async (t) => {
+  const err = await importSdks('azure', ['@azure/identity', '@azure/not-installed-keyvault']).catch((e: unknown) => e) as CloudSecretsError
+  t.equal(err.code, 'FST_CLOUD_SECRETS_SDK_MISSING')
+  t.match(err.fix, /^run `npm i @azure\/not-installed-keyvault`/)
+  t.notMatch(err.message, /@azure\/identity/, 'the installed package is not named')
+  const both = await importSdks('azure', ['@azure/not-a', '@azure/not-b']).catch((e: unknown) => e) as CloudSecretsError
+  t.match(both.fix, /npm i @azure\/not-a @azure\/not-b/)
+  const [identity] = await importSdks<[{ DefaultAzureCredential: unknown }]>('azure', ['@azure/identity'])
+  t.type(identity.DefaultAzureCredential, 'function')
+})
+
+test('importFromSdk resolves a path through the SDK\'s own tree, and a broken tree says reinstall', async (t) => {
+  const signer = await importFromSdk<{ SignatureV4: unknown }>('aws', ['@aws-sdk/client-secrets-manager', '@aws-sdk/core'], '@smithy/signature-v4')
+  t.type(signer.SignatureV4, 'function')
+  const missingHost = await importFromSdk('aws', '@aws-sdk/not-installed-client', '@aws-sdk/core').catch((e: unknown) => e) as CloudSecretsError
+  t.equal(missingHost.code, 'FST_CLOUD_SECRETS_SDK_MISSING')
+  t.match(missingHost.fix, /npm i @aws-sdk\/not-installed-client/)
+  const broken = await importFromSdk('aws', ['@aws-sdk/client-secrets-manager', '@aws-sdk/core'], '@smithy/not-in-the-tree').catch((e: unknown) => e) as CloudSecretsError
+  t.equal(broken.code, 'FST_CLOUD_SECRETS_SDK_MISSING')
+  t.match(broken.message, /@smithy\/not-in-the-tree was not found in the dependency tree of @aws-sdk\/core; reinstall @aws-sdk\/client-secrets-manager/)
+  t.match(broken.fix, /^reinstall it: run `npm i @aws-sdk\/client-secrets-manager`/)
 })
 
 test('instanceof CloudSecretsError holds across two loaded copies of the module (Symbol.for brand)', async (t) => {

@@ -19,7 +19,7 @@ const READ = ['secretsmanager:GetSecretValue', 'secretsmanager:BatchGetSecretVal
 const REGION = 'us-east-1'
 const SM_HOST = `secretsmanager.${REGION}.amazonaws.com`
 const STS_HOSTS = [`sts.${REGION}.amazonaws.com`, 'sts.amazonaws.com']
-const WARM = ['@aws-sdk/client-secrets-manager', '@aws-sdk/client-sts', '@aws-sdk/credential-providers']
+const WARM = ['@aws-sdk/client-secrets-manager', '@aws-sdk/credential-provider-node', '@smithy/signature-v4', '@smithy/node-http-handler']
 
 type Target = 'container' | 'sm' | 'sts'
 type Case = MatrixCase<Target>

@@ -1,28 +1,6 @@
-import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
-import type { Identity } from '../../types.js'
-import type { AwsCredentialsProvider } from './identity.js'
+import type { AwsClientConstructor, AwsCredentialsProvider, AwsSdkClient } from './public.js'
 
-/** Any AWS SDK v3 client: built from a config, destroyed on close. */
-export interface AwsSdkClient {
-  destroy: () => void
-}
-
-export type AwsClientConstructor<C extends AwsSdkClient> = new (config: any) => C
-
-/** What `app.cloud.aws` and `request.cloud.aws` hold. */
-export interface AwsClients {
-  /** the SDK's default Node credential chain, resolved at startup (refreshes itself) */
-  readonly credentials: AwsCredentialsProvider
-  readonly region: string
-  /** a Secrets Manager client with this identity and region (SDK default retries) */
-  readonly secretsManager: SecretsManagerClient
-  readonly identity: Identity
-  /**
-   * Any SDK v3 client with the same credentials and region, memoised per constructor (and per
-   * extra config), destroyed when the app closes: `app.cloud.aws.client(S3Client)`.
-   */
-  client: <C extends AwsSdkClient>(Ctor: AwsClientConstructor<C>, config?: Record<string, unknown>) => C
-}
+export type { AwsClients, AwsCredentials, AwsCredentialsProvider, AwsSdkClient, AwsClientConstructor } from './public.js'
 
 function sameConfig (a: Record<string, unknown> | undefined, b: Record<string, unknown> | undefined): boolean {
   const ka = Object.keys(a ?? {})

@@ -1,45 +1,19 @@
 import type * as SecretsManagerSdk from '@aws-sdk/client-secrets-manager'
-import type * as StsSdk from '@aws-sdk/client-sts'
-import type * as CredentialProviders from '@aws-sdk/credential-providers'
 import { CloudSecretsError, configError, type CredentialAttempt } from '../../errors.js'
-import { importSdk } from '../../sdk.js'
 import type { Identity } from '../../types.js'
 import type { CreateProvider, Provider, ProviderInit } from '../types.js'
+import { CredentialChain } from './chain.js'
 import { AwsClientFactory, type AwsClients } from './clients.js'
+import { serviceEndpoint, type EndpointSettings } from './endpoints.js'
 import { classifyAwsError } from './errors.js'
 import { grantDocuments } from './grant.js'
-import { CredentialChain, detectPlatform, InFlightRequests, readProfile, sdkLogger } from './identity.js'
+import { readProfile } from './profile.js'
+import { InFlightRequests } from './requests.js'
+import { loadAwsSdk } from './sdk.js'
+import { sdkLogger } from './sdk-logger.js'
 import { loadAwsSecrets } from './secrets.js'
-
-export type { AwsClients } from './clients.js'
-
-declare module '../../types.js' {
-  interface CloudProviders {
-    aws: AwsClients
-  }
-}
-
-/** Endpoint prefix and its override env var (`AWS_ENDPOINT_URL_<ID>`), per service the plugin calls. */
-const SERVICE_ENDPOINTS = { secretsmanager: 'AWS_ENDPOINT_URL_SECRETS_MANAGER', sts: 'AWS_ENDPOINT_URL_STS' } as const
-
-/**
- * The host a service's calls of a region go to — its AWS_ENDPOINT_URL_<ID>, AWS_ENDPOINT_URL, or
- * the regional host (FIPS, China partition) — for error messages that name where a call went.
- */
-export function serviceHost (service: keyof typeof SERVICE_ENDPOINTS, env: Readonly<Record<string, string | undefined>>, region: string): string {
-  const override = env[SERVICE_ENDPOINTS[service]] ?? env.AWS_ENDPOINT_URL
-  if (override !== undefined && override !== '') return hostOf(override)
-  const fips = /^true$/i.test(env.AWS_USE_FIPS_ENDPOINT ?? '') ? '-fips' : ''
-  return `${service}${fips}.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`
-}
-
-function hostOf (url: string): string {
-  try {
-    return new URL(url).host
-  } catch {
-    return url
-  }
-}
+import { detectPlatform } from './sources.js'
+import { StsCaller } from './sts.js'
 
 function identityDetails (source: string, profile: string, roleArn: string | undefined): Identity['details'] {
   const details: NonNullable<Identity['details']> = {}
@@ -57,11 +31,8 @@ const REQUEST_TIMEOUT_MS = 30_000
  * principal, Secrets Manager (BatchGetSecretValue where it saves calls) for the secrets.
  */
 export const createProvider: CreateProvider = async (init: ProviderInit): Promise<Provider> => {
-  const [sm, sts, credentialProviders] = await Promise.all([
-    importSdk<typeof SecretsManagerSdk>('aws', '@aws-sdk/client-secrets-manager'),
-    importSdk<typeof StsSdk>('aws', '@aws-sdk/client-sts'),
-    importSdk<typeof CredentialProviders>('aws', '@aws-sdk/credential-providers')
-  ])
+  const sdk = await loadAwsSdk()
+  const { sm } = sdk
   const { config, log, identityOverride } = init
   // the SDK reads process.env itself; plan with what it sees
   const env = process.env
@@ -72,6 +43,8 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   // a full ARN names its region: one loader client per region, memoised
   const regionalClients = new Map<string, SecretsManagerSdk.SecretsManagerClient>()
   let clients: AwsClients | undefined
+  let sts: StsCaller | undefined
+  let endpoints: EndpointSettings = { env, partition: sdk.partition }
   let region = ''
   const batch = { denied: false }
 
@@ -94,14 +67,17 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
         throw configError([{ source: 'AWS_REGION', message: `no AWS region: set AWS_REGION (or options.aws.region, or region in profile "${profile.name}" of ${profile.files[0]})` }])
       }
       region = configured
-      chain = new CredentialChain(credentialProviders, env, region, ctx.deadline.remaining(), requests, log)
+      endpoints = { env, profile, partition: sdk.partition }
+      chain = new CredentialChain(sdk, env, region, ctx.deadline.remaining(), requests, log)
       factory = new AwsClientFactory(chain.provider, region)
       const { credentials, source } = await chain.resolve(ctx)
 
-      const stsClient = factory.own(new sts.STSClient(sdkClientConfig()))
+      const signing = await sdk.signing()
+      sts = new StsCaller({ sdk: signing, credentials: chain.provider, region, endpoint: endpoints, connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS })
+      const stsCaller = sts
       const caller = await ctx.retry(`identity: STS GetCallerIdentity (${source}, region ${region})`, async (signal) =>
-        await requests.run(signal, async () => await stsClient.send(new sts.GetCallerIdentityCommand({}), { abortSignal: signal })),
-      (err) => classifyAwsError(err, { refs: config.references, identity: { source, region }, action: 'sts:GetCallerIdentity', profile: profile.name, service: 'STS', endpoint: serviceHost('sts', env, region) }))
+        await requests.run(signal, async () => await stsCaller.getCallerIdentity(signal)),
+      (err) => classifyAwsError(err, { refs: config.references, identity: { source, region }, action: 'sts:GetCallerIdentity', profile: profile.name, service: 'STS', endpoint: stsCaller.host }))
 
       const identity: Identity = {
         provider: 'aws',
@@ -145,7 +121,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
           regionalClients.set(r, made)
           return made
         },
-        endpointFor: (r) => serviceHost('secretsmanager', env, r),
+        endpointFor: (r) => serviceEndpoint('secretsmanager', r, endpoints).host,
         region,
         profile: chain?.profile.name,
         log,
@@ -160,6 +136,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
 
     async close () {
       requests.close()
+      sts?.close()
       chain?.close()
       factory?.close()
     }

@@ -1,33 +1,17 @@
 import type { ChildProcess } from 'node:child_process'
 import type { AbortSignalLike } from '@azure/abort-controller'
-import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth'
+import type { GetTokenOptions, TokenCredential } from '@azure/core-auth'
 import type { HttpClient, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline'
 import type { SecretClient, SecretClientOptions } from '@azure/keyvault-secrets'
 import { inspect } from 'node:util'
 import type { Identity } from '../../types.js'
 import { killProcessTree } from '../../shared/child-process.js'
+import type { AzureClients } from './public.js'
 
 type SecretsSdk = typeof import('@azure/keyvault-secrets')
 type PipelineSdk = typeof import('@azure/core-rest-pipeline')
 
-/** What `app.cloud.azure` and `request.cloud.azure` hold. */
-export interface AzureClients {
-  /** the credential that answered at boot (a TokenCredential for any Azure SDK client) */
-  readonly credential: TokenCredential
-  /** the Key Vault client of `vaultUrl` (default: AZURE_KEYVAULT_URL), one per vault */
-  secretClient: (vaultUrl?: string) => SecretClient
-  /** an access token for `scope` (e.g. https://database.windows.net/.default) from the same credential */
-  getToken: (scope: string | string[], options?: GetTokenOptions) => Promise<AccessToken>
-  /**
-   * Builds any Azure SDK client with the same credential, memoised per constructor and arguments.
-   * The credential is inserted after the leading string arguments (endpoint, entity names), so
-   * `client(BlobServiceClient, url)` is `new BlobServiceClient(url, credential)`. Pass the
-   * credential yourself where it goes elsewhere: `client(ResourceManagementClient, credential, subId)`.
-   */
-  client: <C extends abstract new (...args: any[]) => any>(Ctor: C, ...args: any[]) => InstanceType<C>
-  /** the identity report of this provider */
-  readonly identity: Identity
-}
+export type { AzureClients } from './public.js'
 
 /**
  * Ties requests to the provider's lifetime: each one also aborts when the startup deadline fires or

@@ -1,22 +1,14 @@
 import type { ChildProcess } from 'node:child_process'
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth'
 import { CloudSecretsError, type CredentialAttempt } from '../../errors.js'
-import { importFromSdk, importSdk } from '../../shared/sdk.js'
+import { importFromSdk, importSdks } from '../../shared/sdk.js'
 import type { Identity } from '../../types.js'
 import type { CreateProvider, Provider, ProviderInit, StepContext } from '../types.js'
-import { RequestScope, createClients, type AzureClients } from './clients.js'
+import { RequestScope, createClients } from './clients.js'
 import { classifyCredentialError, registerSensitive } from './errors.js'
 import { grantDocuments } from './grant.js'
 import { ARM_SCOPE, CliUnavailableError, buildChain, identityReport, walkChain, type ChainLink } from './identity.js'
 import { loadSecrets, vaultScopes } from './secrets.js'
-
-export type { AzureClients } from './clients.js'
-
-declare module '../../types.js' {
-  interface CloudProviders {
-    azure: AzureClients
-  }
-}
 
 /**
  * Provider `azure`: a DefaultAzureCredential-equivalent chain whose winner we know, Key Vault
@@ -25,14 +17,11 @@ declare module '../../types.js' {
 export const createProvider: CreateProvider = async (init: ProviderInit): Promise<Provider> => {
   const { config, log, identityOverride } = init
   const env = config.env
-  const [identitySdk, secretsSdk, pipelineSdk] = await Promise.all([
-    importSdk<typeof import('@azure/identity')>('azure', '@azure/identity'),
-    importSdk<typeof import('@azure/keyvault-secrets')>('azure', '@azure/keyvault-secrets'),
-    // a dependency of both SDKs above: its default HttpClient is what we wrap to make requests abortable
-    // resolved from inside @azure/keyvault-secrets' own tree (its direct dependency), so the user
-    // installs only the two main packages and pnpm / Yarn PnP find it too
-    importFromSdk<typeof import('@azure/core-rest-pipeline')>('azure', '@azure/keyvault-secrets', '@azure/core-rest-pipeline')
-  ])
+  const [identitySdk, secretsSdk] = await importSdks<[typeof import('@azure/identity'), typeof import('@azure/keyvault-secrets')]>('azure', ['@azure/identity', '@azure/keyvault-secrets'])
+  // a dependency of both SDKs above: its default HttpClient is what we wrap to make requests
+  // abortable; resolved from inside @azure/keyvault-secrets' own tree (its direct dependency), so
+  // the user installs only the two main packages and pnpm / Yarn PnP find it too
+  const pipelineSdk = await importFromSdk<typeof import('@azure/core-rest-pipeline')>('azure', '@azure/keyvault-secrets', '@azure/core-rest-pipeline')
   registerSensitive(env.AZURE_CLIENT_SECRET, env.IDENTITY_HEADER, env.MSI_SECRET, env.AZURE_CLIENT_CERTIFICATE_PASSWORD)
 
   const children = new Set<ChildProcess>()

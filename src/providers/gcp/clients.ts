@@ -6,26 +6,9 @@ import type { AuthTransport, GoogleAuth } from './identity.js'
 import { GLOBAL_ENDPOINT } from './secrets.js'
 import { killProcessTree } from '../../shared/child-process.js'
 
-/** A Google Cloud client constructor (Storage, PubSub, Firestore, any GAPIC client…). */
-export type GoogleClientConstructor<T> = new (options?: any) => T
+import type { GcpClients, GoogleClientConstructor } from './public.js'
 
-/** What the app gets on `app.cloud.gcp` / `request.cloud.gcp`. */
-export interface GcpClients {
-  /** the one GoogleAuth (google-auth-library, as bundled with google-gax) every client shares */
-  readonly auth: GoogleAuth
-  /** the default project (configuration, key file, metadata server or gcloud) */
-  readonly projectId: string | undefined
-  /** Secret Manager client on secretmanager.googleapis.com */
-  readonly secretManager: SecretManagerServiceClient
-  /** a cloud-platform access token of the app's identity (cached and refreshed by google-auth-library) */
-  getAccessToken: () => Promise<string>
-  /**
-   * Builds any Google Cloud client with the same auth and project, once per constructor
-   * (`options` apply to the first call); the plugin closes it on app close.
-   */
-  client: <T extends object>(Ctor: GoogleClientConstructor<T>, options?: Record<string, unknown>) => T
-  readonly identity: Identity
-}
+export type { GcpClients, GoogleClientConstructor } from './public.js'
 
 type SecretManagerConstructor = new (options?: Record<string, unknown>) => SecretManagerServiceClient
 

@@ -1,23 +1,13 @@
-import { createRequire } from 'node:module'
-import { pathToFileURL } from 'node:url'
 import type * as Gax from 'google-gax'
 import type * as SecretManagerSdk from '@google-cloud/secret-manager'
 import { CloudSecretsError, type CredentialAttempt } from '../../errors.js'
-import { importSdk } from '../../sdk.js'
+import { importFromSdk, importSdk } from '../../shared/sdk.js'
 import type { Identity } from '../../types.js'
 import type { CreateProvider, Provider, ProviderInit } from '../types.js'
-import { GcpClientRegistry, type GcpClients } from './clients.js'
+import { GcpClientRegistry } from './clients.js'
 import { grantDocuments } from './grant.js'
 import { checkGcpScopes, createAuthTransport, resolveGcpIdentity, type ResolvedGcp } from './identity.js'
 import { loadGcpSecrets } from './secrets.js'
-
-export type { GcpClients, GoogleClientConstructor } from './clients.js'
-
-declare module '../../types.js' {
-  interface CloudProviders {
-    gcp: GcpClients
-  }
-}
 
 const SDK_PACKAGE = '@google-cloud/secret-manager'
 
@@ -27,8 +17,7 @@ const SDK_PACKAGE = '@google-cloud/secret-manager'
  * package manager does not hoist google-gax).
  */
 async function importGax (): Promise<typeof Gax> {
-  const fromSdk = createRequire(createRequire(import.meta.url).resolve(SDK_PACKAGE))
-  const mod = await import(pathToFileURL(fromSdk.resolve('google-gax')).href) as typeof Gax & { default?: typeof Gax }
+  const mod = await importFromSdk<typeof Gax & { default?: typeof Gax }>('gcp', SDK_PACKAGE, 'google-gax')
   return mod.GoogleAuth !== undefined ? mod : mod.default as typeof Gax
 }
 

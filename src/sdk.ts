@@ -1,2 +1,0 @@
-// moved to src/shared/sdk.ts; kept so existing imports keep working
-export { importSdk, importFromSdk } from './shared/sdk.js'
