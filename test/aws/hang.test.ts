@@ -97,8 +97,8 @@ import cloudSecrets from ${JSON.stringify(join(root, 'dist', 'index.js'))}
 // loaded before the clock starts, as an app's own imports would be: the deadline is about the
 // network, and a cold import on a busy machine can take longer than this short test deadline
 import '@aws-sdk/client-secrets-manager'
-import '@aws-sdk/credential-provider-node'
-import '@smithy/signature-v4'
+import { warm } from ${JSON.stringify(join(root, 'dist', 'providers', 'aws', 'sdk.js'))}
+await warm()
 import ${JSON.stringify(join(root, 'dist', 'providers', 'aws', 'index.js'))}
 const app = Fastify({ logger: false })
 const started = Date.now()

@@ -42,6 +42,18 @@ test('aws:env — access keys in the environment', async (t) => {
   t.same(fakes.sts.signingRegions.at(-1), 'us-east-1', 'STS is called in the configured region')
 })
 
+test('a wrong secret key: the fakes verify SigV4 (the SDK\'s own signer), STS refuses it and startup says TOKEN', async (t) => {
+  const keys = fakes.world.issue('arn:aws:iam::123456789012:user/typo', READ, { session: false })
+  const wrong = `${keys.secretAccessKey.slice(0, -1)}${keys.secretAccessKey.endsWith('A') ? 'B' : 'A'}`
+  setEnv(t, { ...fakes.env, AWS_ACCESS_KEY_ID: keys.accessKeyId, AWS_SECRET_ACCESS_KEY: wrong })
+  const before = fakes.sts.count('GetCallerIdentity')
+  const { error } = await startApp(t, { secrets })
+  t.equal((error as { code?: string })?.code, 'FST_CLOUD_SECRETS_TOKEN', 'SignatureDoesNotMatch is a credential problem')
+  t.match(errorText(error), /SignatureDoesNotMatch/)
+  t.equal(fakes.sts.count('GetCallerIdentity') - before, 1, 'asked once: a refused signature is not retried')
+  assertNoLeak(t, errorText(error), [wrong, keys.secretAccessKey], 'neither key in the error')
+})
+
 test('aws:env on Lambda — platform lambda, session token, expiry unknown', async (t) => {
   const keys = fakes.world.issue('arn:aws:sts::123456789012:assumed-role/fn-role/fn', READ)
   setEnv(t, { ...fakes.env, AWS_ACCESS_KEY_ID: keys.accessKeyId, AWS_SECRET_ACCESS_KEY: keys.secretAccessKey, AWS_SESSION_TOKEN: keys.sessionToken, AWS_LAMBDA_FUNCTION_NAME: 'fn' })

@@ -19,7 +19,8 @@ const READ = ['secretsmanager:GetSecretValue', 'secretsmanager:BatchGetSecretVal
 const REGION = 'us-east-1'
 const SM_HOST = `secretsmanager.${REGION}.amazonaws.com`
 const STS_HOSTS = [`sts.${REGION}.amazonaws.com`, 'sts.amazonaws.com']
-const WARM = ['@aws-sdk/client-secrets-manager', '@aws-sdk/credential-provider-node', '@smithy/signature-v4', '@smithy/node-http-handler']
+// the provider's own loader: the SDK pieces exactly as the provider resolves them (from its tree)
+const WARM = ['@aws-sdk/client-secrets-manager', new URL('../../dist/providers/aws/sdk.js', import.meta.url).href]
 
 type Target = 'container' | 'sm' | 'sts'
 type Case = MatrixCase<Target>

@@ -107,3 +107,9 @@ export async function loadAwsSdk (): Promise<AwsSdk> {
   })
   return { sm, defaultProvider: chain.defaultProvider, partition: typeof client.partition === 'function' ? client.partition : undefined, sources, signing }
 }
+
+/** Loads every piece any path may need (for a process that wants the imports done before its clock starts). */
+export async function warm (): Promise<void> {
+  const sdk = await loadAwsSdk()
+  await Promise.all([sdk.sources(), sdk.signing()])
+}

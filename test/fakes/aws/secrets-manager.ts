@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { FakeServer, type FakeAnswer, type FakeRequest } from './server.js'
+import { signatureMatches } from './sigv4.js'
 import { parseSigV4, type FakeAwsWorld, type FakePrincipal, type FakeSecret } from './world.js'
 
 const JSON_TYPE = 'application/x-amz-json-1.1'
@@ -31,11 +32,15 @@ export class FakeSecretsManager extends FakeServer {
     })
   }
 
-  private route (req: FakeRequest, kind: string): FakeAnswer {
+  private async route (req: FakeRequest, kind: string): Promise<FakeAnswer> {
     if (req.method !== 'POST' || req.path !== '/') return smError('UnknownOperationException', 'not found', 404)
     const sig = parseSigV4(req.headers.authorization as string | undefined)
     const auth = this.world.authenticate(sig?.accessKeyId, req.headers['x-amz-security-token'] as string | undefined)
     if ('error' in auth) return smError(auth.error, auth.message)
+    const keys = this.world.keysOf(sig?.accessKeyId ?? '')
+    if (sig === undefined || keys === undefined || !await signatureMatches(req, sig, keys)) {
+      return smError('InvalidSignatureException', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.')
+    }
     if (sig?.service !== 'secretsmanager') return smError('InvalidSignatureException', 'Credential should be scoped to correct service: \'secretsmanager\'.')
     let input: Record<string, unknown>
     try {

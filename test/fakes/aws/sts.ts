@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { FakeServer, type FakeAnswer, type FakeRequest } from './server.js'
+import { signatureMatches } from './sigv4.js'
 import { parseSigV4, type FakeAwsWorld, type FakeKeys } from './world.js'
 
 const NS = 'https://sts.amazonaws.com/doc/2011-06-15/'
@@ -44,7 +45,7 @@ export class FakeSts extends FakeServer {
     })
   }
 
-  private route (req: FakeRequest, action: string): FakeAnswer {
+  private async route (req: FakeRequest, action: string): Promise<FakeAnswer> {
     const params = new URLSearchParams(req.body)
     if (action === 'AssumeRoleWithWebIdentity') {
       const role = this.world.roles.get(params.get('RoleArn') ?? '')
@@ -63,6 +64,10 @@ export class FakeSts extends FakeServer {
     if ('error' in auth) {
       const code = auth.error === 'UnrecognizedClientException' ? 'InvalidClientTokenId' : auth.error === 'ExpiredTokenException' ? 'ExpiredToken' : 'MissingAuthenticationToken'
       return stsError(code, auth.message, 403)
+    }
+    const keys = this.world.keysOf(sig?.accessKeyId ?? '')
+    if (sig === undefined || keys === undefined || !await signatureMatches(req, sig, keys)) {
+      return stsError('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.', 403)
     }
     const principal = auth.principal
     switch (action) {

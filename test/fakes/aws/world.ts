@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 
-/** Parsed from a SigV4 `Authorization` header (signatures are not verified). */
+/** Parsed from a SigV4 `Authorization` header (verified by `signatureMatches` in sigv4.ts). */
 export interface SigV4 {
   accessKeyId: string
   date: string
@@ -154,6 +154,11 @@ export class FakeAwsWorld {
     if (entry === undefined || entry.keys.sessionToken !== sessionToken) return { error: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' }
     if (entry.expired) return { error: 'ExpiredTokenException', message: 'The security token included in the request is expired' }
     return { principal: entry.principal }
+  }
+
+  /** The keys issued under an access key id (for verifying a signature). */
+  keysOf (accessKeyId: string): FakeKeys | undefined {
+    return this.keys.get(accessKeyId)?.keys
   }
 
   /** A value that must never appear in logs or errors (besides the issued keys and secrets). */

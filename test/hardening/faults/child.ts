@@ -51,7 +51,7 @@ import { inspect } from 'node:util'
 const Fastify = (await import(${JSON.stringify(pathToFileURL(join(root, 'node_modules', 'fastify', 'fastify.js')).href)})).default
 const cloudSecrets = (await import(${JSON.stringify(pathToFileURL(join(root, 'dist', 'index.js')).href)})).default
 // the SDK is loaded before the clock starts: the matrix measures fault handling, not module loading
-for (const url of JSON.parse(process.env.FCS_FAULT_WARM ?? '[]')) await import(url)
+for (const url of JSON.parse(process.env.FCS_FAULT_WARM ?? '[]')) await (await import(url)).warm?.()
 const app = Fastify({ logger: false, pluginTimeout: 60000 })
 const started = Date.now()
 app.register(cloudSecrets)
