@@ -21,10 +21,26 @@ export type { AzureClients } from './public.js'
 export class RequestScope {
   private readonly closing = new AbortController()
   private startupSignal?: AbortSignal
+  /** the live requests' controllers: one listener per scope signal aborts them all, however many there are */
+  private readonly active = new Set<AbortController>()
+  private readonly watched = new WeakSet<AbortSignal>()
+
+  constructor () {
+    this.watch(this.closing.signal)
+  }
 
   /** requests made while `signal` is live also abort with it (the startup deadline) */
   bindStartup (signal: AbortSignal): void {
     this.startupSignal = signal
+    this.watch(signal)
+  }
+
+  private watch (signal: AbortSignal): void {
+    if (this.watched.has(signal)) return
+    this.watched.add(signal)
+    signal.addEventListener('abort', () => {
+      for (const controller of this.active) controller.abort()
+    }, { once: true })
   }
 
   get closed (): boolean {
@@ -34,13 +50,17 @@ export class RequestScope {
   /** a signal that aborts with `signal`, the startup deadline or close(); call release() when done */
   link (signal?: AbortSignalLike): { signal: AbortSignal, release: () => void } {
     const controller = new AbortController()
-    const signals = [signal, this.closing.signal, this.startupSignal].filter((s): s is AbortSignalLike => s !== undefined)
     const abort = (): void => { controller.abort() }
-    for (const s of signals) {
-      if (s.aborted) abort()
-      else s.addEventListener('abort', abort, { once: true })
+    this.active.add(controller)
+    if (this.closing.signal.aborted || this.startupSignal?.aborted === true || signal?.aborted === true) abort()
+    else signal?.addEventListener('abort', abort, { once: true })
+    return {
+      signal: controller.signal,
+      release: () => {
+        this.active.delete(controller)
+        signal?.removeEventListener('abort', abort)
+      }
     }
-    return { signal: controller.signal, release: () => { for (const s of signals) s.removeEventListener('abort', abort) } }
   }
 
   close (): void {
