@@ -14,6 +14,10 @@ const MARGIN = 1500
 let fakes: AwsFakes
 
 test('setup', async () => {
+  // the provider and every SDK piece it may load, before any clock starts: a cold import under
+  // tap's compiler on a busy machine can take longer than the 1.5 s deadline under test
+  await import('../../src/providers/aws/index.js')
+  await (await import('../../src/providers/aws/sdk.js')).warm()
   fakes = await startAwsFakes()
   fakes.world.putSecret('hang/a', 'hang-a-value-0123456')
 })
