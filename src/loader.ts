@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks'
-import { CloudSecretsError } from './errors.js'
+import { CloudSecretsError, isDeadlineError } from './errors.js'
 import { extractKey } from './json-key.js'
 import type { SecretReference } from './reference.js'
 import { createLimiter, withRetry, type RetryPolicy } from './retry.js'
@@ -78,7 +78,7 @@ export async function loadAllSecrets (
     try {
       outcomes = await deadline.run(`secrets from ${name}`, async () => await provider.loadSecrets(refs, ctx))
     } catch (err) {
-      if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+      if (isDeadlineError(err)) throw err
       const error = err instanceof CloudSecretsError
         ? err
         : new CloudSecretsError('UNAVAILABLE', `provider ${name} failed while loading secrets: ${(err as Error).message}`, { provider: name, cause: err })

@@ -38,7 +38,12 @@ const cloudSecrets: FastifyPluginAsync<CloudSecretsOptions> = async function clo
   const deadline = new Deadline(config.timeoutMs)
   const retry = retryPolicy(internal)
   const providers = new Map<ProviderName, Provider>()
+  const signal = options.signal
+  const onAbort = (): void => { deadline.abort(signal?.reason) }
+  if (signal?.aborted === true) onAbort()
+  signal?.addEventListener('abort', onAbort, { once: true })
   try {
+    if (deadline.isExpired) throw deadline.error
     throwAll(await selectProviders(config, providers, deadline, log, internal))
     const { identities, failures: identityFailures } = await resolveIdentities(providers, deadline, log, retry)
     throwAll(identityFailures)
@@ -56,6 +61,7 @@ const cloudSecrets: FastifyPluginAsync<CloudSecretsOptions> = async function clo
     await closeProviders(providers, log)
     throw err
   } finally {
+    signal?.removeEventListener('abort', onAbort)
     deadline.dispose()
   }
 }

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import type * as SecretsManagerSdk from '@aws-sdk/client-secrets-manager'
-import { CloudSecretsError } from '../../errors.js'
+import { CloudSecretsError, isDeadlineError } from '../../errors.js'
 import type { SecretReference } from '../../reference.js'
 import type { Logger } from '../../types.js'
 import type { LoadContext, SecretOutcome } from '../types.js'
@@ -94,7 +94,7 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
       (err) => classifyAwsError(err, callContext(f, GET_SECRET_VALUE)))
       settle(f, outcomeOf(out, f, callContext(f, GET_SECRET_VALUE), f.region, performance.now() - started))
     } catch (err) {
-      if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+      if (isDeadlineError(err)) throw err
       settle(f, { ok: false, error: classifyAwsError(err, callContext(f, GET_SECRET_VALUE)) })
     }
   }
@@ -119,7 +119,7 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
         }
       }, (err) => err instanceof BatchUnsupported ? new CloudSecretsError('UNAVAILABLE', 'BatchGetSecretValue kept failing', { provider: 'aws', cause: err }) : classifyAwsError(err, batchContext))
     } catch (err) {
-      if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+      if (isDeadlineError(err)) throw err
       const error = classifyAwsError(err, batchContext)
       if (error.kind === 'ACCESS_DENIED' && error.permission === BATCH_GET_SECRET_VALUE) {
         if (!deps.batch.denied) {
