@@ -19,7 +19,7 @@ export function createStepContext (deadline: Deadline, log: Logger, policy?: Ret
     deadline,
     log,
     retry: async (label, attempt, classify) => await withRetry(deadline, label, attempt, classify, policy, (err, delayMs, n) => {
-      log.debug({ step: label, code: err.code, attempt: n, delayMs }, 'cloud secrets: retrying')
+      log.debug({ step: label, code: err.code, attempt: n, delayMs }, 'retrying')
     })
   }
 }
@@ -120,7 +120,7 @@ function settle (ref: SecretReference, outcome: SecretOutcome, identity: Identit
   if (!outcome.ok) {
     const error = outcome.error.alias === ref.alias ? outcome.error : outcome.error.forAlias(ref.alias, outcome.error.secret ?? ref.id)
     if (ref.optional && error.kind === 'NOT_FOUND') {
-      log.warn({ alias: ref.alias, provider: ref.provider, secret: ref.id, code: error.code }, 'cloud secrets: optional secret is absent; app.secrets.%s is undefined', ref.alias)
+      log.warn({ alias: ref.alias, provider: ref.provider, secret: ref.id, code: error.code }, 'optional secret is absent; app.secrets.%s is undefined', ref.alias)
       return { value: undefined }
     }
     return error
@@ -142,13 +142,13 @@ function settle (ref: SecretReference, outcome: SecretOutcome, identity: Identit
           : `add "${path}" to the JSON of ${ref.id}, fix the path after #, or mark the reference ?optional`
       })
       if (ref.optional) {
-        log.warn({ alias: ref.alias, provider: ref.provider, secret: ref.id, code: error.code }, 'cloud secrets: optional JSON key is absent; app.secrets.%s is undefined', ref.alias)
+        log.warn({ alias: ref.alias, provider: ref.provider, secret: ref.id, code: error.code }, 'optional JSON key is absent; app.secrets.%s is undefined', ref.alias)
         return { value: undefined }
       }
       return error
     }
     value = extracted.value
   }
-  log.debug({ alias: ref.alias, provider: ref.provider, store: outcome.store, version: outcome.version, ms: Math.round(outcome.ms ?? elapsed) }, 'cloud secrets: secret loaded')
+  log.debug({ alias: ref.alias, provider: ref.provider, store: outcome.store, version: outcome.version, ms: Math.round(outcome.ms ?? elapsed) }, 'secret loaded')
   return { value }
 }

@@ -33,7 +33,8 @@ const cloudSecrets: FastifyPluginAsync<CloudSecretsOptions> = async function clo
   if (app.hasDecorator('secrets') || app.hasDecorator('cloud')) throw alreadyRegisteredError()
   const started = performance.now()
   const internal = options[kInternal] ?? {}
-  const log = app.log
+  // every line of ours carries this binding (filter on it), instead of a message prefix
+  const log = app.log.child({ plugin: 'fastify-cloud-secrets' })
   const config = normalizeConfig(options, app.initialConfig.pluginTimeout ?? 10_000, log)
   const deadline = new Deadline(config.timeoutMs)
   const retry = retryPolicy(internal)

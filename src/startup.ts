@@ -39,7 +39,7 @@ export function retryPolicy (internal: InternalOptions = {}): RetryPolicy {
 export function normalizeConfig (options: CloudSecretsOptions, pluginTimeout: number, log: Logger): NormalizedConfig {
   const config = normalizeOptions(options, { pluginTimeout })
   if (config.refreshMs !== undefined) {
-    log.warn({ refreshMs: config.refreshMs }, 'cloud secrets: CLOUD_SECRETS_REFRESH_MS is not supported in this version; secrets are loaded once at startup')
+    log.warn({ refreshMs: config.refreshMs }, 'CLOUD_SECRETS_REFRESH_MS is not supported in this version; secrets are loaded once at startup')
   }
   return config
 }
@@ -110,7 +110,7 @@ export async function closeProviders (providers: ReadonlyMap<ProviderName, Provi
     try {
       await p.close()
     } catch (err) {
-      log.warn({ provider: p.name, err: { message: (err as Error).message } }, 'cloud secrets: closing a provider failed')
+      log.warn({ provider: p.name, err: { message: (err as Error).message } }, 'closing a provider failed')
     }
   }))
   await Promise.race([closing, grace])

@@ -37,9 +37,9 @@ test('loads values through provider local: plain, #json.key, ?optional; later pl
   const records = logs.records()
   const info = records.filter((r) => r.msg === 'cloud secrets loaded')
   t.equal(info.length, 1, 'one info line at startup')
-  t.match(info[0], { level: 30, provider: 'local', platform: 'local', source: 'local', secrets: 4 })
+  t.match(info[0], { level: 30, plugin: 'fastify-cloud-secrets', provider: 'local', platform: 'local', source: 'local', secrets: 4 })
   t.type(info[0].ms, 'number')
-  t.equal(records.filter((r) => r.msg === 'cloud secrets: secret loaded').length, 3, 'debug line per loaded secret')
+  t.equal(records.filter((r) => r.msg === 'secret loaded' && r.plugin === 'fastify-cloud-secrets').length, 3, 'debug line per loaded secret')
   t.match(records.find((r) => r.level === 40), { alias: 'sentry', code: 'FST_CLOUD_SECRETS_NOT_FOUND' }, 'warn for the absent optional secret')
 
   app.log.info({ secrets: app.secrets, cloud: app.cloud }, 'the app logs the objects by mistake')

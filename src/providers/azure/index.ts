@@ -65,7 +65,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       const { link, token } = await walkChain(links, bootScope, ctx, attempts)
       selected = link
       identity = { ...identityReport(link, token, env), ...identityOverride }
-      log.debug({ source: identity.source, principal: identity.principal, scope: bootScope, attempts: attempts.map((a) => `${a.source}:${a.outcome}`) }, 'cloud secrets: azure identity resolved')
+      log.debug({ source: identity.source, principal: identity.principal, scope: bootScope, attempts: attempts.map((a) => `${a.source}:${a.outcome}`) }, 'azure identity resolved')
       return identity
     },
     attempts: () => attempts.map((a) => ({ ...a })),

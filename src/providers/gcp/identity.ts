@@ -519,7 +519,7 @@ async function userEmail (client: AuthClient, ctx: StepContext, log: Logger): Pr
     return await Promise.race([lookup, bound])
   } catch (err) {
     if (isDeadlineError(err)) throw err
-    log.debug({ err: { message: sanitizeCause(err).message } }, 'cloud secrets: the gcloud user email is unknown (tokeninfo failed)')
+    log.debug({ err: { message: sanitizeCause(err).message } }, 'the gcloud user email is unknown (tokeninfo failed)')
     return undefined
   } finally {
     clearTimeout(timer)
@@ -544,9 +544,9 @@ async function resolveProjectId (deps: ResolveDeps, credential: FoundCredential,
   }
   found ??= await gcloudProject(deps, ctx)
   if (found !== undefined) {
-    deps.log.warn({ projectId: found.id, from: found.from }, 'cloud secrets: the GCP project id was looked up through %s (slow); set GOOGLE_CLOUD_PROJECT=%s to skip the lookup', found.from, found.id)
+    deps.log.warn({ projectId: found.id, from: found.from }, 'the GCP project id was looked up through %s (slow); set GOOGLE_CLOUD_PROJECT=%s to skip the lookup', found.from, found.id)
   } else {
-    deps.log.debug('cloud secrets: no default GCP project (set GOOGLE_CLOUD_PROJECT); short secret ids cannot be used')
+    deps.log.debug('no default GCP project (set GOOGLE_CLOUD_PROJECT); short secret ids cannot be used')
   }
   return found
 }
