@@ -17,21 +17,34 @@ export class Deadline {
   private expired = false
   private readonly expiry: Promise<never>
 
-  constructor (timeoutMs: number, private readonly now: () => number = Date.now) {
+  private readonly unref: boolean
+  private readonly what?: string
+  private fire: (err: CloudSecretsError) => void = () => {}
+
+  /** `unref`: the deadline's timers do not keep the process alive; `what` names it in the TIMEOUT error (background refresh cycles) */
+  constructor (timeoutMs: number, private readonly now: () => number = Date.now, options: { unref?: boolean, what?: string } = {}) {
+    this.unref = options.unref === true
+    this.what = options.what
     this.timeoutMs = timeoutMs
     this.at = now() + timeoutMs
     this.signal = this.controller.signal
     // every concurrent SDK call of the startup listens to this one signal: not a leak
     setMaxListeners(0, this.signal)
-    let fire: (err: CloudSecretsError) => void = () => {}
-    this.expiry = new Promise<never>((_resolve, reject) => { fire = reject })
+    this.expiry = new Promise<never>((_resolve, reject) => { this.fire = reject })
     this.expiry.catch(() => {})
     this.timer = setTimeout(() => {
-      this.expired = true
-      const err = timeoutError(this.timeoutMs, [...this.pending.keys()], this.failures)
-      this.controller.abort(err)
-      fire(err)
+      this.cancel(timeoutError(this.timeoutMs, [...this.pending.keys()], this.failures, this.what))
     }, timeoutMs)
+    if (this.unref) this.timer.unref()
+  }
+
+  /** Ends the deadline now: every step still running rejects with `err`, and `signal` aborts. */
+  cancel (err: CloudSecretsError): void {
+    if (this.expired) return
+    this.expired = true
+    clearTimeout(this.timer)
+    this.controller.abort(err)
+    this.fire(err)
   }
 
   remaining (): number {
@@ -69,7 +82,7 @@ export class Deadline {
   async sleep (ms: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined
     try {
-      await Promise.race([new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) }), this.expiry])
+      await Promise.race([new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); if (this.unref) timer.unref() }), this.expiry])
     } finally {
       clearTimeout(timer)
     }
