@@ -41,6 +41,9 @@ export interface CloudRefresh {
   on: <E extends RefreshEventName>(event: E, listener: (payload: RefreshEvents[E]) => void) => CloudRefresh
   once: <E extends RefreshEventName>(event: E, listener: (payload: RefreshEvents[E]) => void) => CloudRefresh
   off: <E extends RefreshEventName>(event: E, listener: (payload: RefreshEvents[E]) => void) => CloudRefresh
+  /** aliases of on/off, so `events.once(app.cloud.refresh, 'rotated')` works */
+  addListener: <E extends RefreshEventName>(event: E, listener: (payload: RefreshEvents[E]) => void) => CloudRefresh
+  removeListener: <E extends RefreshEventName>(event: E, listener: (payload: RefreshEvents[E]) => void) => CloudRefresh
   /** refresh at once (coalesced with a cycle in flight), e.g. after a downstream 401 */
   now: (aliases?: readonly string[]) => Promise<RefreshResult>
   status: () => RefreshStatus
@@ -367,6 +370,8 @@ export class SecretsRefresher {
       on: (event, listener) => { emitter.on(event, listener as (p: unknown) => void); return api },
       once: (event, listener) => { emitter.once(event, listener as (p: unknown) => void); return api },
       off: (event, listener) => { emitter.off(event, listener as (p: unknown) => void); return api },
+      addListener: (event, listener) => { emitter.on(event, listener as (p: unknown) => void); return api },
+      removeListener: (event, listener) => { emitter.off(event, listener as (p: unknown) => void); return api },
       now: async (aliases) => {
         if (aliases !== undefined && (!Array.isArray(aliases) || aliases.some((a) => typeof a !== 'string'))) throw new TypeError('app.cloud.refresh.now(aliases): aliases must be an array of strings')
         const { rotated, failed } = await this.cycle(aliases)
