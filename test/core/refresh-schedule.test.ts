@@ -103,3 +103,27 @@ test('schedule: a throwing run still re-arms; stop during a cycle arms nothing',
   t.equal(clock.pending, 0)
   t.equal(calls, 2)
 })
+
+test('fleet cost: the figures behind the README quota table', async (t) => {
+  const { fleetCosts, describeFleetCost } = await import('../../src/refresh/cost.js')
+  const { azureRefreshCost } = await import('../../src/providers/azure/refresh.js')
+  const { awsRefreshCost } = await import('../../src/providers/aws/refresh.js')
+  const { gcpRefreshCost } = await import('../../src/providers/gcp/refresh.js')
+  const refs = (provider: 'aws' | 'azure' | 'gcp'): Array<{ alias: string, provider: typeof provider, id: string, optional: false, raw: string }> =>
+    Array.from({ length: 20 }, (_, i) => ({ alias: `s${i}`, provider, id: `s${i}`, optional: false, raw: `s${i}` }))
+  // 1,000 pods × 20 secrets, every minute: one GET each would be 83 % of a vault's quota; the list is 4 %
+  const get = fleetCosts([{ store: 'kv', requests: 20, calls: '20 GET', quota: { requests: 4000, perSeconds: 10, name: 'transactions', scope: 'per vault', source: '' } }], 60_000, 1000)[0]
+  t.equal(Math.round(get.quotaPercent), 83)
+  const list = fleetCosts(azureRefreshCost(refs('azure'), 'https://myvault.vault.azure.net'), 60_000, 1000)[0]
+  t.equal(list.requests, 1)
+  t.equal(Math.round(list.quotaPercent * 10) / 10, 4.2)
+  const every15m = fleetCosts(azureRefreshCost(refs('azure'), 'https://myvault.vault.azure.net'), 900_000, 1000)[0]
+  t.equal(Math.round(every15m.quotaPercent * 100) / 100, 0.28)
+  t.match(describeFleetCost(every15m), /Key Vault myvault\.vault\.azure\.net: 1 list page .* every 15m → 1,000 instances: 1\.1 requests\/s, 2\.9 M requests\/month, 0\.3 % of 4,000 transactions per 10 s per vault and region/)
+  const aws = fleetCosts(awsRefreshCost(refs('aws') as never, 'us-east-1'), 900_000, 1000)[0]
+  t.match(aws, { requests: 1, store: 'Secrets Manager us-east-1 (BatchGetSecretValue)' })
+  t.equal(Math.round(aws.quotaPercent * 100) / 100, 1.11)
+  const gcp = fleetCosts(gcpRefreshCost(refs('gcp') as never, 'demo-project'), 900_000, 1000)[0]
+  t.match(gcp, { requests: 20, store: 'Secret Manager project demo-project' })
+  t.equal(Math.round(gcp.quotaPercent * 100) / 100, 1.48)
+})
