@@ -71,3 +71,15 @@ test('Key Vault refresh: one list of properties per cycle, a GET only for what c
     if (versions !== undefined) vault.secrets.set('jwt-key', versions)
   })
 })
+
+test('the least-privilege grant adds list only when refresh is on', async (t) => {
+  const { grantDocuments } = await import('../../src/providers/azure/grant.js')
+  const refs = [{ alias: 'a', provider: 'azure' as const, id: 'a', optional: false, raw: 'a' }]
+  const identity = { provider: 'azure' as const, platform: 'vm', source: 'azure:managed-identity', principal: '00000000-0000-0000-0000-000000000001' }
+  const off = grantDocuments(refs, identity, 'https://myvault.vault.azure.net').map((d) => d.text).join('\n')
+  const on = grantDocuments(refs, identity, 'https://myvault.vault.azure.net', true).map((d) => d.text).join('\n')
+  t.match(off, /--secret-permissions get$/m)
+  t.notMatch(off, /Key Vault Reader|get list/)
+  t.match(on, /--secret-permissions get list$/m)
+  t.match(on, /--role "Key Vault Reader"/)
+})

@@ -74,7 +74,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       return identity
     },
     attempts: () => attempts.map((a) => ({ ...a })),
-    grant: (grantRefs, forIdentity) => grantDocuments(grantRefs, forIdentity, config.azure.vaultUrl),
+    grant: (grantRefs, forIdentity) => grantDocuments(grantRefs, forIdentity, config.azure.vaultUrl, config.refresh !== undefined),
     async checkScopes (scopes: readonly string[], ctx: StepContext): Promise<void> {
       scope.bindStartup(ctx.deadline.signal)
       const link = selected as ChainLink
