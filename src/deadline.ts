@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events'
-import { CloudSecretsError, timeoutError } from './errors.js'
+import { abortedError, CloudSecretsError, timeoutError } from './errors.js'
 
 /**
  * One deadline for the whole startup. Every step runs through `run`, which records what is
@@ -16,30 +16,36 @@ export class Deadline {
   private readonly failures: CloudSecretsError[] = []
   private expired = false
   private readonly expiry: Promise<never>
-
+  private readonly fire: (err: CloudSecretsError) => void
   private readonly unref: boolean
-  private readonly what?: string
-  private fire: (err: CloudSecretsError) => void = () => {}
 
-  /** `unref`: the deadline's timers do not keep the process alive; `what` names it in the TIMEOUT error (background refresh cycles) */
+  /** `unref`: its timers never keep the process alive; `what` names it in the TIMEOUT error (both for background refresh cycles) */
   constructor (timeoutMs: number, private readonly now: () => number = Date.now, options: { unref?: boolean, what?: string } = {}) {
     this.unref = options.unref === true
-    this.what = options.what
     this.timeoutMs = timeoutMs
     this.at = now() + timeoutMs
     this.signal = this.controller.signal
     // every concurrent SDK call of the startup listens to this one signal: not a leak
     setMaxListeners(0, this.signal)
-    this.expiry = new Promise<never>((_resolve, reject) => { this.fire = reject })
+    let fire: (err: CloudSecretsError) => void = () => {}
+    this.expiry = new Promise<never>((_resolve, reject) => { fire = reject })
     this.expiry.catch(() => {})
-    this.timer = setTimeout(() => {
-      this.cancel(timeoutError(this.timeoutMs, [...this.pending.keys()], this.failures, this.what))
-    }, timeoutMs)
+    this.fire = fire
+    this.timer = setTimeout(() => { this.end(timeoutError(this.timeoutMs, [...this.pending.keys()], this.failures, options.what)) }, timeoutMs)
     if (this.unref) this.timer.unref()
   }
 
-  /** Ends the deadline now: every step still running rejects with `err`, and `signal` aborts. */
+  /** Ends the startup now with ABORTED (the app's `signal`): every pending step rejects, every SDK call is aborted. */
+  abort (reason: unknown): void {
+    this.end(abortedError([...this.pending.keys()], reason))
+  }
+
+  /** Ends it now with `err` (a refresh cycle in flight when the app closes). */
   cancel (err: CloudSecretsError): void {
+    this.end(err)
+  }
+
+  private end (err: CloudSecretsError): void {
     if (this.expired) return
     this.expired = true
     clearTimeout(this.timer)
@@ -51,7 +57,7 @@ export class Deadline {
     return Math.max(0, this.at - this.now())
   }
 
-  /** the TIMEOUT error, once the deadline has fired */
+  /** the TIMEOUT (or ABORTED) error, once the deadline has fired */
   get error (): CloudSecretsError {
     return this.signal.reason as CloudSecretsError
   }

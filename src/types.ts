@@ -88,6 +88,11 @@ export interface CloudSecretsOptions {
    * Off by default: secrets are loaded once.
    */
   refresh?: number | string | false | RefreshOptions
+  /**
+   * aborts a startup in progress with FST_CLOUD_SECRETS_ABORTED and closes what it opened, e.g.
+   * `process.once('SIGTERM', () => ac.abort())` (Fastify's close() waits for the whole boot)
+   */
+  signal?: AbortSignal
   /** where env vars are read from; defaults to process.env */
   env?: Record<string, string | undefined>
 }

@@ -2,7 +2,7 @@ import diagnosticsChannel from 'node:diagnostics_channel'
 import { EventEmitter } from 'node:events'
 import { inspect } from 'node:util'
 import { Deadline } from '../deadline.js'
-import { CloudSecretsError } from '../errors.js'
+import { CloudSecretsError, isDeadlineError } from '../errors.js'
 import { createStepContext, loadAllSecrets } from '../loader.js'
 import type { LoadContext, Provider } from '../providers/types.js'
 import { createSecretsObject } from '../redaction.js'
@@ -211,7 +211,7 @@ export class SecretsRefresher {
               for (const r of list) if (!changed.has(r.alias) && !changes.failed.has(r.alias)) unchanged.add(r.alias)
             }
           } catch (err) {
-            if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+            if (isDeadlineError(err)) throw err
             // the cheap check broke in a way the provider did not classify: read them all instead
           }
         }
@@ -273,7 +273,7 @@ export class SecretsRefresher {
       this.values = next
       this.current = createSecretsObject(next)
       this.generation++
-      this.init.log.info({ generation: this.generation, aliases: rotated, versions }, 'cloud secrets rotated: %s', rotated.join(', '))
+      this.init.log.info({ generation: this.generation, aliases: rotated, versions }, 'secrets rotated: %s', rotated.join(', '))
       this.emit('rotated', { generation: this.generation, aliases: rotated, versions })
     }
 
@@ -301,7 +301,7 @@ export class SecretsRefresher {
           generation: this.generation,
           aliases: changedState,
           errors: Object.fromEntries(changedState.map((a) => [a, { code: failures.get(a)?.code, message: failures.get(a)?.summary }]))
-        }, 'cloud secrets: refresh failed for %s; the last good values stay in use (logged again only when this changes)', changedState.join(', '))
+        }, 'refresh failed for %s; the last good values stay in use (logged again only when this changes)', changedState.join(', '))
       }
       this.emit('error', { generation: this.generation, aliases: [...failures.keys()], errors: Object.fromEntries(failures) })
     } else {
@@ -317,11 +317,11 @@ export class SecretsRefresher {
       }
     }
     if (newlyStale.length > 0) {
-      this.init.log.warn({ generation: this.generation, aliases: newlyStale, staleAfterMs: this.init.config.staleAfterMs }, 'cloud secrets: %s not refreshed for %d ms (stale); the last good values stay in use', newlyStale.join(', '), this.init.config.staleAfterMs)
+      this.init.log.warn({ generation: this.generation, aliases: newlyStale, staleAfterMs: this.init.config.staleAfterMs }, '%s not refreshed for %d ms (stale); the last good values stay in use', newlyStale.join(', '), this.init.config.staleAfterMs)
       this.emit('stale', { generation: this.generation, aliases: newlyStale })
     }
     if (recovered.length > 0) {
-      this.init.log.info({ generation: this.generation, aliases: recovered }, 'cloud secrets: refresh works again for %s', recovered.join(', '))
+      this.init.log.info({ generation: this.generation, aliases: recovered }, 'refresh works again for %s', recovered.join(', '))
       this.emit('recovered', { generation: this.generation, aliases: recovered })
     }
 
@@ -341,14 +341,14 @@ export class SecretsRefresher {
     try {
       if (channel.hasSubscribers) channel.publish(frozen)
     } catch (err) {
-      this.init.log.warn({ event, error: (err as Error)?.name }, 'cloud secrets: a diagnostics_channel subscriber threw')
+      this.init.log.warn({ event, error: (err as Error)?.name }, 'a diagnostics_channel subscriber threw')
     }
     // EventEmitter throws an 'error' nobody listens to: an unobserved failure is logged instead
     if (this.emitter.listenerCount(event) === 0) return
     try {
       this.emitter.emit(event, frozen)
     } catch (err) {
-      this.init.log.warn({ event, error: (err as Error)?.name }, 'cloud secrets: an app.cloud.refresh "%s" listener threw', event)
+      this.init.log.warn({ event, error: (err as Error)?.name }, 'an app.cloud.refresh "%s" listener threw', event)
     }
   }
 

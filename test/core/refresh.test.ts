@@ -94,7 +94,7 @@ test('a rotation: one event naming exactly the changed aliases, a new snapshot, 
   t.same(held1, { same: true, sameAsApp: false }, 'a request keeps the snapshot it started with')
   t.equal(channel.length, 1, 'diagnostics_channel got the same event')
   t.same(channel[0], events.rotated[0])
-  const rotationLog = logs.records().find((r) => r.msg?.toString().startsWith('cloud secrets rotated'))
+  const rotationLog = logs.records().find((r) => r.msg?.toString().startsWith('secrets rotated'))
   t.match(rotationLog, { level: 30, generation: 2, aliases: ['jwtKey', 'dbPassword'] })
   const leaks = [v1.jwt, v2.jwt, JSON.parse(v1.db).password, JSON.parse(v2.db).password, v1.api, v1.pinned, v2.pinned]
   assertNoLeak(t, logs.text() + JSON.stringify(events) + inspect(events, { depth: 8 }) + inspect(app.cloud, { depth: 8 }) + JSON.stringify(app.cloud.refresh) + inspect(app.cloud.refresh) + JSON.stringify(channel), leaks, 'logs, events, status and inspect output')

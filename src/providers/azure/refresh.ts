@@ -1,5 +1,5 @@
 import type { SecretClient } from '@azure/keyvault-secrets'
-import { CloudSecretsError } from '../../errors.js'
+import { CloudSecretsError, isDeadlineError } from '../../errors.js'
 import type { SecretReference } from '../../reference.js'
 import type { Logger } from '../../types.js'
 import type { ChangedSecrets, LoadContext, StoreCost } from '../types.js'
@@ -49,11 +49,11 @@ export async function changedAzureSecrets (refs: readonly SecretReference[], ctx
         }
       }, (err) => classifyVaultError(err, { vaultHost: host, secret: '(list of secrets)', identity: ctx.identity })))
     } catch (err) {
-      if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+      if (isDeadlineError(err)) throw err
       const error = classifyVaultError(err, { vaultHost: host, secret: '(list of secrets)', identity: ctx.identity })
       if (error.kind === 'ACCESS_DENIED') {
         deps.listDenied.add(vaultUrl)
-        deps.log.info({ vault: host, permission: LIST_PERMISSION }, 'cloud secrets: listing the secrets of %s is not allowed, so each refresh reads every secret (one GET each); grant list (%s) to need one list call per 25 secrets', host, LIST_PERMISSION)
+        deps.log.info({ vault: host, permission: LIST_PERMISSION }, 'listing the secrets of %s is not allowed, so each refresh reads every secret (one GET each); grant list (%s) to need one list call per 25 secrets', host, LIST_PERMISSION)
         changed.push(...inVault.map((r) => r.ref))
         return
       }
