@@ -17,8 +17,11 @@ export class Deadline {
   private expired = false
   private readonly expiry: Promise<never>
   private readonly fire: (err: CloudSecretsError) => void
+  private readonly unref: boolean
 
-  constructor (timeoutMs: number, private readonly now: () => number = Date.now) {
+  /** `unref`: its timers never keep the process alive; `what` names it in the TIMEOUT error (both for background refresh cycles) */
+  constructor (timeoutMs: number, private readonly now: () => number = Date.now, options: { unref?: boolean, what?: string } = {}) {
+    this.unref = options.unref === true
     this.timeoutMs = timeoutMs
     this.at = now() + timeoutMs
     this.signal = this.controller.signal
@@ -28,12 +31,18 @@ export class Deadline {
     this.expiry = new Promise<never>((_resolve, reject) => { fire = reject })
     this.expiry.catch(() => {})
     this.fire = fire
-    this.timer = setTimeout(() => { this.end(timeoutError(this.timeoutMs, [...this.pending.keys()], this.failures)) }, timeoutMs)
+    this.timer = setTimeout(() => { this.end(timeoutError(this.timeoutMs, [...this.pending.keys()], this.failures, options.what)) }, timeoutMs)
+    if (this.unref) this.timer.unref()
   }
 
   /** Ends the startup now with ABORTED (the app's `signal`): every pending step rejects, every SDK call is aborted. */
   abort (reason: unknown): void {
     this.end(abortedError([...this.pending.keys()], reason))
+  }
+
+  /** Ends it now with `err` (a refresh cycle in flight when the app closes). */
+  cancel (err: CloudSecretsError): void {
+    this.end(err)
   }
 
   private end (err: CloudSecretsError): void {
@@ -79,7 +88,7 @@ export class Deadline {
   async sleep (ms: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined
     try {
-      await Promise.race([new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) }), this.expiry])
+      await Promise.race([new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); if (this.unref) timer.unref() }), this.expiry])
     } finally {
       clearTimeout(timer)
     }

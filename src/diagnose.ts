@@ -6,7 +6,9 @@ import { detectProviders, type NormalizedConfig } from './options.js'
 import type { GrantDocument, Provider } from './providers/types.js'
 import { createCloudContext } from './redaction.js'
 import type { SecretReference } from './reference.js'
-import { closeProviders, loadSecrets, normalizeConfig, resolveIdentities, retryPolicy, runChecks, selectProviders, type ProviderFailure } from './startup.js'
+import { closeProviders, loadSecrets, normalizeConfig, refreshCosts, resolveIdentities, retryPolicy, runChecks, selectProviders, type ProviderFailure } from './startup.js'
+import { fleetCosts, type FleetCost } from './refresh/cost.js'
+import { isPolled } from './refresh/refresher.js'
 import type { CloudSecretsOptions, Identity, Logger, ProviderName } from './types.js'
 
 /**
@@ -90,9 +92,24 @@ export interface DoctorReport {
   secrets: SecretLine[]
   /** the deadline fired: what was still pending, and its fix */
   timeout?: ErrorReport
-  /** warnings the plugin would log (e.g. unsupported refreshMs) */
+  /** warnings the plugin would log (e.g. a refresh interval under 60 s) */
   warnings: string[]
+  /** background refresh as configured, and what it costs a fleet of `fleet` instances per store (absent when the config is invalid) */
+  refresh?: RefreshReport
   ms: number
+}
+
+export interface RefreshReport {
+  enabled: boolean
+  intervalMs?: number
+  jitter?: number
+  staleAfterMs?: number
+  source?: string
+  /** aliases re-read each cycle, and those that never are (?refresh=off, version= pins) */
+  polled: string[]
+  notPolled: string[]
+  fleet: number
+  costs: FleetCost[]
 }
 
 export interface DiagnoseOptions {
@@ -101,6 +118,8 @@ export interface DiagnoseOptions {
   warnings?: () => string[]
   /** called when a step starts, for a progress line */
   onProgress?: (step: string) => void
+  /** doctor --fleet N: price the refresh interval for N instances (default 1) */
+  fleet?: number
 }
 
 export function errorReport (err: unknown): ErrorReport {
@@ -152,7 +171,7 @@ function envOf (options: CloudSecretsOptions): Readonly<Record<string, string | 
 }
 
 /** Runs every startup step against the real stores and reports each outcome. Never throws for a failure. */
-export async function diagnose (options: CloudSecretsOptions, { log, warnings = () => [], onProgress = () => {} }: DiagnoseOptions): Promise<DoctorReport> {
+export async function diagnose (options: CloudSecretsOptions, { log, warnings = () => [], onProgress = () => {}, fleet = 1 }: DiagnoseOptions): Promise<DoctorReport> {
   const started = performance.now()
   const markers = detectProviders(envOf(options))
   onProgress('reading configuration')
@@ -248,8 +267,17 @@ export async function diagnose (options: CloudSecretsOptions, { log, warnings = 
     secrets,
     timeout: timeoutReport,
     warnings: warnings(),
+    refresh: refreshReport(config, providers, fleet),
     ms: Math.round(performance.now() - started)
   }
+}
+
+function refreshReport (config: NormalizedConfig, providers: ReadonlyMap<ProviderName, Provider>, fleet: number): RefreshReport {
+  const polled = config.references.filter(isPolled).map((r) => r.alias)
+  const notPolled = config.references.filter((r) => !isPolled(r)).map((r) => r.alias)
+  const refresh = config.refresh
+  if (refresh === undefined) return { enabled: false, polled: [], notPolled: config.references.map((r) => r.alias), fleet, costs: [] }
+  return { enabled: true, intervalMs: refresh.intervalMs, jitter: refresh.jitter, staleAfterMs: refresh.staleAfterMs, source: refresh.source, polled, notPolled, fleet, costs: fleetCosts(refreshCosts(config, providers), refresh.intervalMs, fleet) }
 }
 
 function secretLine (ref: SecretReference, report: SecretReport | undefined, hasIdentity: boolean, timeout: ErrorReport | undefined): SecretLine {

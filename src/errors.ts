@@ -232,9 +232,9 @@ export function sdkMissingError (provider: ProviderName, missing: readonly strin
   })
 }
 
-export function timeoutError (timeoutMs: number, pending: string[], failures: CloudSecretsError[] = []): CloudSecretsError {
+export function timeoutError (timeoutMs: number, pending: string[], failures: CloudSecretsError[] = [], what = 'fastify-cloud-secrets startup'): CloudSecretsError {
   const list = pending.length > 0 ? pending.join(', ') : 'nothing (the deadline fired between steps)'
-  let summary = `fastify-cloud-secrets startup did not finish within ${timeoutMs} ms; still pending: ${list}`
+  let summary = `${what} did not finish within ${timeoutMs} ms; still pending: ${list}`
   if (failures.length > 0) summary += `\nAlready failed:\n${failures.map(formatFailure).join('\n')}`
   return new CloudSecretsError('TIMEOUT', summary, {
     pending,

@@ -1,5 +1,6 @@
 import { configError, type ConfigProblem } from './errors.js'
 import { aliasProblem, parseReference, resolveReference, splitSecretsEnv, type ParsedReference, type SecretReference } from './reference.js'
+import { readRefresh, type RefreshConfig } from './refresh/interval.js'
 import { PROVIDER_NAMES, type CloudSecretsOptions, type CustomCheck, type ProviderName } from './types.js'
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -19,7 +20,8 @@ export interface NormalizedConfig {
   readonly gcp: { readonly projectId?: string }
   readonly local: { readonly file?: string, readonly values?: Readonly<Record<string, string>> }
   readonly checks: { readonly scopes: readonly string[], readonly custom: ReadonlyArray<{ name: string, fn: CustomCheck }> }
-  readonly refreshMs?: number
+  /** background refresh; undefined: secrets are loaded once */
+  readonly refresh?: RefreshConfig
   readonly env: Env
 }
 
@@ -44,7 +46,7 @@ const ENV_NAMES = ['CLOUD_SECRETS_PROVIDER', 'CLOUD_SECRETS', 'CLOUD_SECRETS_TIM
   'AZURE_KEYVAULT_URL', 'GOOGLE_CLOUD_PROJECT', 'GCLOUD_PROJECT', 'GCP_PROJECT', 'CLOUD_SECRETS_LOCAL_FILE', 'CLOUD_SECRETS_CHECK_SCOPES',
   ...Object.values(PLATFORM_MARKERS).flat()]
 
-const KNOWN_OPTIONS = new Set(['provider', 'secrets', 'timeoutMs', 'aws', 'azure', 'gcp', 'local', 'checks', 'refreshMs', 'env', 'signal'])
+const KNOWN_OPTIONS = new Set(['provider', 'secrets', 'timeoutMs', 'aws', 'azure', 'gcp', 'local', 'checks', 'refresh', 'env', 'signal'])
 const MAX_TIMEOUT_MS = 15 * 60 * 1000
 const MAX_SECRETS = 1000
 /** used when Fastify's pluginTimeout is disabled (0) */
@@ -115,7 +117,7 @@ export function normalizeOptions (options: CloudSecretsOptions, fastify: { plugi
 
   // numbers
   const timeoutMs = readNumber('timeoutMs', options.timeoutMs, 'CLOUD_SECRETS_TIMEOUT_MS', env, add, { min: 1, max: MAX_TIMEOUT_MS })
-  const refreshMs = readNumber('refreshMs', options.refreshMs, 'CLOUD_SECRETS_REFRESH_MS', env, add, { min: 1000, max: 7 * 24 * 3600 * 1000 })
+  const refresh = readRefresh(options.refresh, typeof env.CLOUD_SECRETS_REFRESH_MS === 'string' ? env.CLOUD_SECRETS_REFRESH_MS : undefined, (p) => problems.push(p))
   const pluginTimeout = fastify.pluginTimeout
   if (timeoutMs !== undefined && pluginTimeout > 0 && timeoutMs >= pluginTimeout) {
     add(options.timeoutMs !== undefined ? 'options.timeoutMs' : 'CLOUD_SECRETS_TIMEOUT_MS',
@@ -277,7 +279,7 @@ export function normalizeOptions (options: CloudSecretsOptions, fastify: { plugi
     gcp: Object.freeze({ projectId }),
     local: Object.freeze({ file: localFile, values: localValues === undefined ? undefined : Object.freeze({ ...localValues }) }),
     checks: Object.freeze({ scopes: Object.freeze(scopes), custom: Object.freeze(custom) }),
-    refreshMs,
+    refresh,
     env
   })
 }

@@ -4,9 +4,13 @@ import { performance } from 'node:perf_hooks'
 import { Deadline } from './deadline.js'
 import { alreadyRegisteredError, loadFailedError } from './errors.js'
 import type { NormalizedConfig } from './options.js'
+import type { RetryPolicy } from './retry.js'
 import type { Provider } from './providers/types.js'
 import { createCloudContext, createSecretsObject } from './redaction.js'
-import { closeProviders, loadSecrets, normalizeConfig, resolveIdentities, retryPolicy, runChecks, selectProviders, throwAll, type InternalOptions } from './startup.js'
+import { formatDuration } from './refresh/interval.js'
+import { SecretsRefresher } from './refresh/refresher.js'
+import { DEFAULT_CONCURRENCY } from './loader.js'
+import { CLOSE_GRACE_MS, closeProviders, loadSecrets, normalizeConfig, resolveIdentities, retryPolicy, runChecks, selectProviders, throwAll, warnShortInterval, type InternalOptions } from './startup.js'
 import type { CloudContext, CloudSecretsOptions, Identity, Logger, ProviderName, SecretsRecord } from './types.js'
 
 declare module 'fastify' {
@@ -19,6 +23,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** the same object as app.cloud (a getter: no per-request allocation) */
     cloud: CloudContext
+    /** the secrets snapshot that was current when this request started (with refresh on, app.secrets may be newer) */
+    secrets: SecretsRecord
   }
 }
 
@@ -49,14 +55,22 @@ const cloudSecrets: FastifyPluginAsync<CloudSecretsOptions> = async function clo
     const { identities, failures: identityFailures } = await resolveIdentities(providers, deadline, log, retry)
     throwAll(identityFailures)
     const identity = identities[config.providers[0]] as Identity
-    const cloud = createCloudContext(identity, identities, Object.fromEntries([...providers].map(([name, p]) => [name, p.clients()])))
+    const refresher = createRefresher(config, providers, log, retry, internal)
+    const cloud = createCloudContext(identity, identities, Object.fromEntries([...providers].map(([name, p]) => [name, p.clients()])), refresher?.api)
     const checkFailures = await runChecks(config, providers, cloud, deadline, log, retry)
-    const loaded = await loadSecrets(config.references, providers, identities, deadline, log, { internal, retry })
+    const versions = new Map<string, string | undefined>()
+    const loaded = await loadSecrets(config.references, providers, identities, deadline, log, { internal, retry, onSecret: (r) => { versions.set(r.alias, r.version) } })
     const failures = [...checkFailures, ...loaded.failures]
     if (deadline.isExpired) throw deadline.error
     if (failures.length > 0) throw loadFailedError(failures)
-    decorate(app, createSecretsObject(loaded.values), cloud)
-    registerOnClose(app, providers, log)
+    if (refresher === undefined) {
+      decorate(app, createSecretsObject(loaded.values), cloud)
+    } else {
+      refresher.seed(loaded.values, versions, identities)
+      decorateRefreshing(app, refresher, cloud)
+      warnShortInterval(config, providers, log)
+    }
+    registerOnClose(app, providers, log, refresher)
     logStartup(log, config, identities, loaded.values.size, performance.now() - started)
   } catch (err) {
     await closeProviders(providers, log)
@@ -67,16 +81,53 @@ const cloudSecrets: FastifyPluginAsync<CloudSecretsOptions> = async function clo
   }
 }
 
+function createRefresher (config: NormalizedConfig, providers: ReadonlyMap<ProviderName, Provider>, log: Logger, retry: RetryPolicy, internal: InternalOptions): SecretsRefresher | undefined {
+  if (config.refresh === undefined) return undefined
+  return new SecretsRefresher({
+    config: config.refresh,
+    timeoutMs: config.timeoutMs,
+    references: config.references,
+    providers,
+    log,
+    retry,
+    concurrency: internal.concurrency ?? DEFAULT_CONCURRENCY,
+    clock: internal.refresh?.clock,
+    random: internal.refresh?.random
+  })
+}
+
 // getters without setters: app code can read app.secrets and app.cloud but never swap them
 function decorate (app: FastifyInstance, secrets: SecretsRecord, cloud: CloudContext): void {
   app.decorate('secrets', { getter: () => secrets })
   app.decorate('cloud', { getter: () => cloud })
   // the shared object itself: no per-request allocation, and no walk through request.server
   app.decorateRequest('cloud', { getter: () => cloud })
+  // without refresh the snapshot never changes: the request sees the same object
+  app.decorateRequest('secrets', { getter: () => secrets })
 }
 
-function registerOnClose (app: FastifyInstance, providers: ReadonlyMap<ProviderName, Provider>, log: Logger): void {
-  app.addHook('onClose', async () => { await closeProviders(providers, log) })
+/**
+ * With refresh: decorated once, like without it; the getter reads whichever complete snapshot is
+ * current (a swap is one reference assignment), and each request keeps the one it started with.
+ */
+function decorateRefreshing (app: FastifyInstance, refresher: SecretsRefresher, cloud: CloudContext): void {
+  app.decorate('secrets', { getter: () => refresher.snapshot })
+  app.decorate('cloud', { getter: () => cloud })
+  app.decorateRequest('cloud', { getter: () => cloud })
+  app.decorateRequest('secrets', null as unknown as SecretsRecord)
+  app.addHook('onRequest', (request, _reply, done) => {
+    request.secrets = refresher.snapshot
+    done()
+  })
+  app.addHook('onReady', async () => { refresher.start() })
+}
+
+function registerOnClose (app: FastifyInstance, providers: ReadonlyMap<ProviderName, Provider>, log: Logger, refresher?: SecretsRefresher): void {
+  app.addHook('onClose', async () => {
+    // first the schedule and the cycle in flight, then the clients it was using
+    await refresher?.close(CLOSE_GRACE_MS)
+    await closeProviders(providers, log)
+  })
 }
 
 function logStartup (log: Logger, config: NormalizedConfig, identities: Partial<Record<ProviderName, Identity>>, count: number, ms: number): void {
@@ -89,6 +140,7 @@ function logStartup (log: Logger, config: NormalizedConfig, identities: Partial<
     providers: config.providers.length > 1 ? config.providers : undefined,
     chosenBy: config.providerChosenBy,
     secrets: count,
+    refresh: config.refresh === undefined ? undefined : formatDuration(config.refresh.intervalMs),
     ms: Math.round(ms)
   }, 'cloud secrets loaded')
 }

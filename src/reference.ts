@@ -10,6 +10,8 @@ export interface SecretReference {
   readonly version?: string
   readonly stage?: string
   readonly optional: boolean
+  /** `?refresh=off`: loaded once, never re-read by the background refresh */
+  readonly refresh?: 'off'
   /** dot path into a JSON-valued secret */
   readonly key?: readonly string[]
   /** the reference as written (safe to log: it names, it does not hold, the secret) */
@@ -23,6 +25,7 @@ export interface ParsedReference {
   version?: string
   stage?: string
   optional: boolean
+  refresh?: 'off'
   key?: string[]
   raw: string
   /** 1-based position of the id inside the source value, for later problems */
@@ -47,7 +50,7 @@ export function aliasProblem (alias: string, source: string, position?: number):
 }
 
 /** The parameters a reference takes (`?version=…`, `?stage=…`, `?optional`). */
-export const REFERENCE_PARAMETERS = ['version', 'stage', 'optional'] as const
+export const REFERENCE_PARAMETERS = ['version', 'stage', 'optional', 'refresh'] as const
 
 /**
  * Where the parameters start inside a JSON key path (`#key?optional`): the first `?` that is
@@ -138,6 +141,7 @@ export function parseReference (alias: string, text: string, source: string, off
   let version: string | undefined
   let stage: string | undefined
   let optional = false
+  let refresh: 'off' | undefined
   const question = rest.indexOf('?')
   if (question !== -1) {
     paramParts.unshift({ text: rest.slice(question + 1), start: restStart + question + 1 })
@@ -155,6 +159,9 @@ export function parseReference (alias: string, text: string, source: string, off
       } else if (name === 'optional') {
         if (value === undefined || value === 'true') optional = true
         else if (value !== 'false') problem(pos, 'optional takes no value (or =true / =false)')
+      } else if (name === 'refresh') {
+        if (value === 'off') refresh = 'off'
+        else if (value !== 'on') problem(pos, 'refresh takes =off (never re-read this secret) or =on')
       } else if (name === 'version' || name === 'stage') {
         if (value === undefined || !PARAM_VALUE.test(value)) {
           problem(pos, `${name} needs a value made of letters, digits and _.:+@/- (e.g. ${name}=${name === 'version' ? '3' : 'AWSPREVIOUS'})`)
@@ -166,7 +173,7 @@ export function parseReference (alias: string, text: string, source: string, off
       } else if (name.length === 0) {
         problem(pos - 1, 'empty parameter (check for a stray ? or &)')
       } else {
-        problem(pos, `unknown parameter "${name}"; allowed: ${REFERENCE_PARAMETERS.map((n) => n === 'optional' ? n : `${n}=`).join(', ')}`)
+        problem(pos, `unknown parameter "${name}"; allowed: ${REFERENCE_PARAMETERS.map((n) => n === 'optional' ? n : n === 'refresh' ? 'refresh=off' : `${n}=`).join(', ')}`)
       }
       seen.add(name)
       pos += param.length + 1
@@ -185,7 +192,7 @@ export function parseReference (alias: string, text: string, source: string, off
 
   if (problems.length > 0) return { problems }
   return {
-    ref: { provider, id: rest, version, stage, optional, key, raw: text, idPosition: at(restStart) },
+    ref: { provider, id: rest, version, stage, optional, ...(refresh !== undefined ? { refresh } : {}), key, raw: text, idPosition: at(restStart) },
     problems
   }
 }
@@ -267,6 +274,7 @@ export function resolveReference (alias: string, parsed: ParsedReference, provid
       version,
       stage: parsed.stage,
       optional: parsed.optional,
+      ...(parsed.refresh !== undefined ? { refresh: parsed.refresh } : {}),
       key: parsed.key === undefined ? undefined : Object.freeze([...parsed.key]),
       raw: parsed.raw
     }),

@@ -3,8 +3,12 @@ import { CloudSecretsError, isDeadlineError, loadFailedError } from './errors.js
 import { createStepContext, loadAllSecrets, DEFAULT_CONCURRENCY, type LoadedSecrets, type SecretReport } from './loader.js'
 import { normalizeOptions, type NormalizedConfig } from './options.js'
 import { PROVIDER_MODULES } from './providers/index.js'
-import type { Provider } from './providers/types.js'
+import type { Provider, StoreCost } from './providers/types.js'
 import type { SecretReference } from './reference.js'
+import { describeFleetCost, fleetCosts } from './refresh/cost.js'
+import { formatDuration, WARN_BELOW_MS } from './refresh/interval.js'
+import { isPolled } from './refresh/refresher.js'
+import type { RefreshClock } from './refresh/schedule.js'
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js'
 import type { CloudContext, CloudSecretsOptions, Identity, Logger, ProviderName } from './types.js'
 
@@ -20,6 +24,8 @@ export interface InternalOptions {
   identity?: Partial<Identity>
   retry?: Partial<RetryPolicy>
   concurrency?: number
+  /** the refresh schedule's clock and randomness (tests drive them) */
+  refresh?: { clock?: RefreshClock, random?: () => number }
 }
 
 /** A step that failed for one provider; the other providers' results still stand. */
@@ -37,11 +43,26 @@ export function retryPolicy (internal: InternalOptions = {}): RetryPolicy {
 
 /** Options and env vars → the frozen config; every problem in one CONFIG error, before any network call. */
 export function normalizeConfig (options: CloudSecretsOptions, pluginTimeout: number, log: Logger): NormalizedConfig {
-  const config = normalizeOptions(options, { pluginTimeout })
-  if (config.refreshMs !== undefined) {
-    log.warn({ refreshMs: config.refreshMs }, 'CLOUD_SECRETS_REFRESH_MS is not supported in this version; secrets are loaded once at startup')
-  }
-  return config
+  return normalizeOptions(options, { pluginTimeout })
+}
+
+/** the fleet size the short-interval warning prices (the issue's own example: 1,000 pods) */
+export const WARN_FLEET = 1000
+
+/** What one refresh cycle of the polled references costs, per store. */
+export function refreshCosts (config: NormalizedConfig, providers: ReadonlyMap<ProviderName, Provider>): StoreCost[] {
+  const polled = config.references.filter(isPolled)
+  return [...providers.values()].flatMap((p) => p.refreshCost?.(polled.filter((r) => r.provider === p.name)) ?? [])
+}
+
+/** Intervals under 60 s are allowed (tests, demos) and said at warn with what they cost a fleet. */
+export function warnShortInterval (config: NormalizedConfig, providers: ReadonlyMap<ProviderName, Provider>, log: Logger): void {
+  const refresh = config.refresh
+  if (refresh === undefined || refresh.intervalMs >= WARN_BELOW_MS) return
+  const costs = fleetCosts(refreshCosts(config, providers), refresh.intervalMs, WARN_FLEET)
+  log.warn({ intervalMs: refresh.intervalMs, fleet: WARN_FLEET, costs: costs.map((c) => ({ store: c.store, perSecond: c.perSecond, quotaPercent: c.quotaPercent })) },
+    'refresh every %s is under 60s; fine for tests and demos, costly for a fleet%s', formatDuration(refresh.intervalMs),
+    costs.length > 0 ? `:\n  ${costs.map(describeFleetCost).join('\n  ')}` : '')
 }
 
 /** Imports each configured provider (and so its SDK) lazily into `providers`; every failure is returned. */

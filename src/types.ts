@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { CloudRefresh } from './refresh/refresher.js'
 
 export type ProviderName = 'aws' | 'gcp' | 'azure' | 'local'
 export type ProviderSetting = ProviderName | 'auto'
@@ -49,6 +50,17 @@ export interface CloudContext extends Partial<CloudProviders> {
   readonly identity: Identity
   /** identity of every provider used by this app */
   readonly identities: Readonly<Partial<Record<ProviderName, Identity>>>
+  /** background refresh: events, now(), status(), previous(); present only when refresh is on */
+  readonly refresh?: CloudRefresh
+}
+
+export interface RefreshOptions {
+  /** ms between refresh cycles (or a duration string: `30s`, `15m`, `1h`); at least 1000 */
+  intervalMs: number | string
+  /** each interval is intervalMs × (1 ± jitter); 0 to 0.5, default 0.1 */
+  jitter?: number
+  /** a secret not refreshed for this long is stale (event + status); default 3 × intervalMs */
+  staleAfterMs?: number | string
 }
 
 export type CustomCheck = (cloud: CloudContext) => Promise<void> | void
@@ -70,8 +82,12 @@ export interface CloudSecretsOptions {
     /** functions run at boot with the authenticated clients; a record names each check */
     custom?: CustomCheck[] | Record<string, CustomCheck>
   }
-  /** opt-in background refresh, ms (env CLOUD_SECRETS_REFRESH_MS); not implemented in this version */
-  refreshMs?: number
+  /**
+   * opt-in background refresh (env CLOUD_SECRETS_REFRESH_MS: `900000`, `30s`, `15m`, `1h`):
+   * an interval in ms (or a duration string), or `{ intervalMs, jitter = 0.1, staleAfterMs = 3 × intervalMs }`.
+   * Off by default: secrets are loaded once.
+   */
+  refresh?: number | string | false | RefreshOptions
   /**
    * aborts a startup in progress with FST_CLOUD_SECRETS_ABORTED and closes what it opened, e.g.
    * `process.once('SIGTERM', () => ac.abort())` (Fastify's close() waits for the whole boot)

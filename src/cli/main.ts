@@ -42,6 +42,8 @@ Options:
                         function returning one); env vars fill in what it leaves out
   --principal <id>      (policy) grant to this principal instead of looking the identity up;
                         repeat as --principal aws=<arn> --principal gcp=<email> for several clouds
+  --fleet <N>           (doctor) price the refresh interval for N instances: requests per
+                        second and per month per store, and the share of its documented quota
   --json                one machine-readable JSON document on stdout
   --no-color            no colour (also: NO_COLOR=1; colour is only used on a terminal)
   -h, --help            this help
@@ -141,6 +143,7 @@ async function runCommand (argv: string[], io: CliIo): Promise<number> {
     options: {
       config: { type: 'string' },
       principal: { type: 'string', multiple: true },
+      fleet: { type: 'string' },
       json: { type: 'boolean' },
       'no-color': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -155,6 +158,9 @@ async function runCommand (argv: string[], io: CliIo): Promise<number> {
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`)
   if (command === 'doctor' && values.principal !== undefined) throw new UsageError('--principal belongs to the policy command')
   const principals = parsePrincipals(values.principal ?? [])
+  if (command === 'policy' && values.fleet !== undefined) throw new UsageError('--fleet belongs to the doctor command')
+  const fleet = values.fleet === undefined ? 1 : Number(values.fleet)
+  if (!Number.isSafeInteger(fleet) || fleet < 1) throw new UsageError('--fleet needs a whole number of instances, e.g. --fleet 1000')
 
   const json = values.json === true
   const tty = io.stdout.isTTY === true
@@ -165,7 +171,7 @@ async function runCommand (argv: string[], io: CliIo): Promise<number> {
   const { log, warnings } = createQuietLogger()
   const context = { log, warnings, onProgress: progress?.update }
 
-  const report = command === 'doctor' ? await diagnose(options, context) : await policy(options, { ...context, principals })
+  const report = command === 'doctor' ? await diagnose(options, { ...context, fleet }) : await policy(options, { ...context, principals })
   progress?.clear()
   if (json) {
     await write(io.stdout, JSON.stringify({ tool: 'fastify-cloud-secrets', version: packageVersion(), ...report }, null, 2) + '\n')

@@ -1,4 +1,6 @@
-import type { DoctorReport, ErrorReport, PolicyReport, ProviderReport, SecretLine } from '../diagnose.js'
+import type { DoctorReport, ErrorReport, PolicyReport, ProviderReport, RefreshReport, SecretLine } from '../diagnose.js'
+import { describeFleetCost } from '../refresh/cost.js'
+import { formatDuration } from '../refresh/interval.js'
 
 /** Text output of `doctor` and `policy`. Colour only when asked (a TTY without NO_COLOR). */
 
@@ -123,6 +125,7 @@ export function renderDoctor (r: DoctorReport, style: Style): string {
   const fixes = new Map<string, string>()
   for (const s of r.secrets) out.push(renderSecret(s, width, style, fixes))
   if (r.timeout !== undefined) out.push('', style.bold('Deadline'), renderError(r.timeout, style, '  '))
+  if (r.refresh !== undefined) out.push('', style.bold('Refresh'), ...renderRefresh(r.refresh))
   if (r.warnings.length > 0) {
     out.push('', style.bold('Warnings'))
     for (const w of r.warnings) out.push(`  ${style.warn('warn')}  ${w}`)
@@ -166,4 +169,12 @@ export function renderPolicy (r: PolicyReport, style: Style): string {
     out.push('')
   }
   return out.join('\n')
+}
+
+function renderRefresh (r: RefreshReport): string[] {
+  if (!r.enabled || r.intervalMs === undefined) return ['  off: secrets are loaded once (set CLOUD_SECRETS_REFRESH_MS, e.g. 15m, to re-read them in the background)']
+  const lines = [`  every ${formatDuration(r.intervalMs)} ± ${Math.round((r.jitter ?? 0) * 100)} % (${r.source ?? 'options'}), stale after ${formatDuration(r.staleAfterMs ?? 3 * r.intervalMs)}`]
+  lines.push(`  polled: ${r.polled.length > 0 ? r.polled.join(', ') : 'none'}${r.notPolled.length > 0 ? `; never re-read: ${r.notPolled.join(', ')}` : ''}`)
+  for (const c of r.costs) lines.push(`  ${describeFleetCost(c)}`)
+  return lines
 }

@@ -23,6 +23,14 @@ export interface Provider<Clients extends object = object> {
   checkScopes?: (scopes: readonly string[], ctx: StepContext) => Promise<void>
   /** fetch every reference; never throws for a single secret: each alias gets an outcome */
   loadSecrets: (refs: readonly SecretReference[], ctx: LoadContext) => Promise<Map<string, SecretOutcome>>
+  /**
+   * refresh only: which of `refs` may have changed since this provider last read them, found at
+   * less cost than reading them all (e.g. one list of properties); the core re-reads those.
+   * Without it every polled reference is re-read each cycle.
+   */
+  changedSecrets?: (refs: readonly SecretReference[], ctx: LoadContext) => Promise<ChangedSecrets>
+  /** refresh only: what one refresh cycle of `refs` costs per store, and the store's documented quota */
+  refreshCost?: (refs: readonly SecretReference[]) => StoreCost[]
   /** the object placed on app.cloud.<name> (credential, store client, client factory) */
   clients: () => Clients
   /** destroy everything this provider created, including requests still in flight */
@@ -65,4 +73,22 @@ export interface GrantDocument {
   /** json (IAM policy), sh (CLI commands), bicep */
   format: 'json' | 'sh' | 'bicep'
   text: string
+}
+
+export interface ChangedSecrets {
+  /** to re-read: changed, new to this provider, or not seen in the listing */
+  changed: SecretReference[]
+  /** the change check itself failed for these aliases (they keep their last good value) */
+  failed: Map<string, CloudSecretsError>
+}
+
+/** The requests one refresh cycle sends to one store, against that store's documented quota. */
+export interface StoreCost {
+  /** e.g. "Secrets Manager us-east-1", "Key Vault myvault.vault.azure.net" */
+  store: string
+  /** requests per cycle per instance, and what they are */
+  requests: number
+  calls: string
+  /** the quota these requests count against */
+  quota: { requests: number, perSeconds: number, scope: string, name: string, source: string }
 }

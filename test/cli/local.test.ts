@@ -236,11 +236,13 @@ test('a local values file that cannot be read is reported as the identity step f
   t.match(run.stdout, /skipped\s+jwtKey\s+not asked: provider local has no identity/)
 })
 
-test('identity only (no secrets) and an unsupported option warn, without failing', async (t) => {
-  const run = await runCli(['doctor'], { CLOUD_SECRETS_PROVIDER: 'local', CLOUD_SECRETS_LOCAL_FILE: file, CLOUD_SECRETS_REFRESH_MS: '60000' })
+test('identity only (no secrets); doctor shows the refresh setting', async (t) => {
+  const run = await runCli(['doctor', '--fleet', '1000'], { CLOUD_SECRETS_PROVIDER: 'local', CLOUD_SECRETS_LOCAL_FILE: file, CLOUD_SECRETS_REFRESH_MS: '15m' })
   t.equal(run.code, 0)
   t.match(run.stdout, /Secrets \(0\)\n {2}none configured/)
-  t.match(run.stdout, /Warnings\n {2}warn {2}CLOUD_SECRETS_REFRESH_MS is not supported/)
+  t.match(run.stdout, /Refresh\n {2}every 15m ± 10 % \(CLOUD_SECRETS_REFRESH_MS\), stale after 45m/)
+  const off = await runCli(['doctor'], { CLOUD_SECRETS_PROVIDER: 'local', CLOUD_SECRETS_LOCAL_FILE: file })
+  t.match(off.stdout, /Refresh\n {2}off: secrets are loaded once/)
 })
 
 test('policy on local explains there is nothing to grant (with or without --principal)', async (t) => {

@@ -150,7 +150,7 @@ test('invalid config fails before anything runs, every problem listed', async (t
   t.notOk(ran, 'no check ran')
 })
 
-test('checks.scopes are only for azure and gcp; refreshMs warns that it is not implemented', async (t) => {
+test('checks.scopes are only for azure and gcp; a refresh interval under 60 s warns', async (t) => {
   const app = Fastify()
   t.teardown(() => app.close())
   app.register(cloudSecrets, { provider: 'local', checks: { scopes: ['https://database.windows.net/.default'] } })
@@ -161,8 +161,8 @@ test('checks.scopes are only for azure and gcp; refreshMs warns that it is not i
   const logs = captureLogs()
   const app2 = Fastify({ logger: logs.logger })
   t.teardown(() => app2.close())
-  await app2.register(cloudSecrets, { provider: 'local', env: { CLOUD_SECRETS_REFRESH_MS: '60000' } })
-  t.match(logs.records().find((r) => r.level === 40), { refreshMs: 60000, msg: /not supported in this version/ })
+  await app2.register(cloudSecrets, { provider: 'local', env: { CLOUD_SECRETS_REFRESH_MS: '30s' } })
+  t.match(logs.records().find((r) => r.level === 40), { intervalMs: 30000, msg: /refresh every 30s is under 60s/ })
 })
 
 test('configured from env vars only, including the local file', async (t) => {

@@ -30,7 +30,7 @@ const numberText = fc.oneof(
   fc.nat().map(String),
   fc.integer().map(String),
   fc.double().map(String),
-  fc.constantFrom('', ' ', '0', '1', '999', '1000', '1500', '900000', '900001', '604800000', '604800001', '1e3', '0x10', '١٢٣', '12 ', ' 12', '+5', '-5', '5.0', '9'.repeat(400), 'NaN', 'Infinity', '__proto__'),
+  fc.constantFrom('', ' ', '0', '1', '999', '1000', '1500', '900000', '900001', '604800000', '604800001', '1e3', '0x10', '30s', '15m', '1h', '999ms', '0s', '169h', '١٢٣', '12 ', ' 12', '+5', '-5', '5.0', '9'.repeat(400), 'NaN', 'Infinity', '__proto__'),
   text
 )
 
@@ -38,21 +38,22 @@ test('CLOUD_SECRETS_TIMEOUT_MS and CLOUD_SECRETS_REFRESH_MS: whole numbers in ra
   const before = snapshotPrototypes()
   fc.assert(fc.property(numberText, numberText, (timeout, refresh) => {
     const { config, error } = normalize({ provider: 'local', env: { CLOUD_SECRETS_TIMEOUT_MS: timeout, CLOUD_SECRETS_REFRESH_MS: refresh } })
-    const expected = (value: string, min: number, max: number): number | undefined | 'bad' => {
+    const expected = (value: string, min: number, max: number, units = false): number | undefined | 'bad' => {
       if (value.trim().length === 0) return undefined
-      if (!/^\d+$/.test(value.trim())) return 'bad'
-      const n = Number(value.trim())
+      const m = (units ? /^(\d{1,16})(ms|s|m|h)?$/ : /^(\d+)()$/).exec(value.trim())
+      if (m === null) return 'bad'
+      const n = Number(m[1]) * ({ '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as Record<string, number>)[m[2] ?? '']
       return Number.isSafeInteger(n) && n >= min && n <= max ? n : 'bad'
     }
     const t1 = expected(timeout, 1, 900_000)
-    const r1 = expected(refresh, 1000, 604_800_000)
+    const r1 = expected(refresh, 1000, 604_800_000, true)
     if (t1 === 'bad' || r1 === 'bad') {
       const problems = assertConfigRejection(error)
       assert.deepEqual(problems.map((p) => p.source).sort(), [...(t1 === 'bad' ? ['CLOUD_SECRETS_TIMEOUT_MS'] : []), ...(r1 === 'bad' ? ['CLOUD_SECRETS_REFRESH_MS'] : [])].sort())
     } else {
       assert.equal(error, undefined)
       assert.equal(config?.timeoutMs, t1 ?? 10_000)
-      assert.equal(config?.refreshMs, r1)
+      assert.equal(config?.refresh?.intervalMs, r1)
     }
     assertPrototypesIntact(before)
   }), { numRuns: RUNS })
@@ -136,7 +137,7 @@ test('options of any type: a coded problem per wrong value, never a TypeError', 
     provider: value,
     secrets: value,
     timeoutMs: value,
-    refreshMs: value,
+    refresh: value,
     aws: fc.oneof(value, fc.record({ region: value })),
     azure: fc.oneof(value, fc.record({ vaultUrl: value })),
     gcp: fc.oneof(value, fc.record({ projectId: value })),

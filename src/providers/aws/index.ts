@@ -11,6 +11,7 @@ import { readProfile } from './profile.js'
 import { InFlightRequests } from './requests.js'
 import { loadAwsSdk } from './sdk.js'
 import { sdkLogger } from './sdk-logger.js'
+import { awsRefreshCost } from './refresh.js'
 import { loadAwsSecrets } from './secrets.js'
 import { detectPlatform } from './sources.js'
 import { StsCaller } from './sts.js'
@@ -108,6 +109,8 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     },
 
     grant: (refs, identity) => grantDocuments(refs.filter((r) => r.provider === 'aws'), identity),
+
+    refreshCost: (refs) => awsRefreshCost(refs.filter((r) => r.provider === 'aws'), region ?? config.aws.region ?? 'us-east-1'),
 
     async loadSecrets (refs, ctx) {
       if (loaderClient === undefined) throw new CloudSecretsError('CONFIG', 'aws: loadSecrets was called before resolveIdentity', { provider: 'aws' })

@@ -56,8 +56,15 @@ export function secretRoleAssignmentCommand (principal: GrantPrincipal, vault: s
 }
 
 /** For vaults still on the access-policy permission model. */
-export function accessPolicyCommand (principal: GrantPrincipal, vault: string): string {
-  return `az keyvault set-policy --name ${vault} --object-id ${objectIdArg(principal)} --secret-permissions get`
+export function accessPolicyCommand (principal: GrantPrincipal, vault: string, list = false): string {
+  return `az keyvault set-policy --name ${vault} --object-id ${objectIdArg(principal)} --secret-permissions get${list ? ' list' : ''}`
+}
+
+/** Built-in role "Key Vault Reader": metadata only (lists secret properties, never values), for refresh with per-secret assignments. */
+export const READER_ROLE = 'Key Vault Reader'
+
+export function readerAssignmentCommand (principal: GrantPrincipal, vault: string): string {
+  return `az role assignment create --assignee-object-id ${objectIdArg(principal)} --assignee-principal-type ${principal.type} --role "${READER_ROLE}" --scope ${vaultScope(vault)}`
 }
 
 /** Re-enables a disabled secret (the value is kept while disabled). */
@@ -94,7 +101,8 @@ export function bicepRoleAssignment (principal: GrantPrincipal, vault: string): 
  * The least-privilege grant for `refs`: per vault, the role assignment (az and Bicep) and the
  * access-policy alternative. Pure: no network, same input → same text.
  */
-export function grantDocuments (refs: readonly SecretReference[], identity: Identity | undefined, defaultVaultUrl?: string): GrantDocument[] {
+/** `refresh`: the background refresh lists secret properties, so the grant adds list (and only then) */
+export function grantDocuments (refs: readonly SecretReference[], identity: Identity | undefined, defaultVaultUrl?: string, refresh = false): GrantDocument[] {
   const principal = grantPrincipal(identity)
   const vaults = new Map<string, Set<string>>()
   for (const ref of refs) {
@@ -117,11 +125,12 @@ export function grantDocuments (refs: readonly SecretReference[], identity: Iden
         `# whole vault (${secrets.length} secret${secrets.length === 1 ? '' : 's'} used)`,
         roleAssignmentCommand(principal, vault),
         '# or, narrower, one assignment per secret:',
-        ...secrets.map((s) => secretRoleAssignmentCommand(principal, vault, s))
+        ...secrets.map((s) => secretRoleAssignmentCommand(principal, vault, s)),
+        ...(refresh ? ['# refresh is on: it lists the vault\'s secret properties (no values) once per cycle; with per-secret assignments also:', readerAssignmentCommand(principal, vault)] : [])
       ].join('\n')
     })
     docs.push({ title: `Bicep: ${SECRETS_USER_ROLE} on vault ${vault}`, format: 'bicep', text: bicepRoleAssignment(principal, vault) })
-    docs.push({ title: `Access policy (only for vaults that do not use Azure RBAC): secret get on ${vault}`, format: 'sh', text: accessPolicyCommand(principal, vault) })
+    docs.push({ title: `Access policy (only for vaults that do not use Azure RBAC): secret get${refresh ? ' and list (refresh is on)' : ''} on ${vault}`, format: 'sh', text: accessPolicyCommand(principal, vault, refresh) })
   }
   return docs
 }

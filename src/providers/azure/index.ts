@@ -8,6 +8,7 @@ import { RequestScope, createClients } from './clients.js'
 import { classifyCredentialError, registerSensitive } from './errors.js'
 import { grantDocuments } from './grant.js'
 import { ARM_SCOPE, CliUnavailableError, buildChain, identityReport, walkChain, type ChainLink } from './identity.js'
+import { azureRefreshCost, changedAzureSecrets } from './refresh.js'
 import { loadSecrets, vaultScopes } from './secrets.js'
 
 /**
@@ -55,6 +56,10 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     scope
   })
 
+  // refresh: the updatedOn of each secret last read, and vaults whose listing is denied
+  const stamps = new Map<string, number | undefined>()
+  const listDenied = new Set<string>()
+
   const bootScope = vaultScopes(refs, config.azure.vaultUrl)[0] ?? config.checks.scopes[0] ?? ARM_SCOPE
 
   return {
@@ -69,7 +74,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       return identity
     },
     attempts: () => attempts.map((a) => ({ ...a })),
-    grant: (grantRefs, forIdentity) => grantDocuments(grantRefs, forIdentity, config.azure.vaultUrl),
+    grant: (grantRefs, forIdentity) => grantDocuments(grantRefs, forIdentity, config.azure.vaultUrl, config.refresh !== undefined),
     async checkScopes (scopes: readonly string[], ctx: StepContext): Promise<void> {
       scope.bindStartup(ctx.deadline.signal)
       const link = selected as ChainLink
@@ -98,8 +103,13 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     },
     loadSecrets: async (loadRefs, ctx) => {
       scope.bindStartup(ctx.deadline.signal)
-      return await loadSecrets(loadRefs, ctx, { secretClient: handle.secretClient, defaultVaultUrl: config.azure.vaultUrl })
+      return await loadSecrets(loadRefs, ctx, { secretClient: handle.secretClient, defaultVaultUrl: config.azure.vaultUrl, stamps })
     },
+    changedSecrets: async (changeRefs, ctx) => {
+      scope.bindStartup(ctx.deadline.signal)
+      return await changedAzureSecrets(changeRefs, ctx, { secretClient: handle.secretClient, defaultVaultUrl: config.azure.vaultUrl, stamps, listDenied, log })
+    },
+    refreshCost: (costRefs) => azureRefreshCost(costRefs.filter((r) => r.provider === 'azure'), config.azure.vaultUrl),
     clients: handle.clients,
     close: handle.close
   }

@@ -9,6 +9,13 @@ import { secretLocation } from './grant.js'
 export interface LoadDeps {
   secretClient: (vaultUrl: string) => SecretClient
   defaultVaultUrl?: string
+  /** vault/name → `updatedOn` of the current version last read: what the refresh's listing is compared with */
+  stamps?: Map<string, number | undefined>
+}
+
+/** the key of a secret in `stamps` */
+export function stampKey (vaultUrl: string, name: string): string {
+  return `${vaultUrl.toLowerCase()}/secrets/${name.toLowerCase()}`
 }
 
 /** `https://host/.default` for the vaults used: vault.azure.net, or a sovereign cloud's suffix. */
@@ -73,6 +80,7 @@ async function fetchSecret (ref: SecretReference, where: { vaultUrl: string, hos
   try {
     const secret = await ctx.limit(async () => await ctx.retry(label, async (signal) => await client.getSecret(where.name, { version: ref.version, abortSignal: signal }),
       (err) => classifyVaultError(err, { alias: ref.alias, vaultHost: where.host, secret: where.name, version: ref.version, identity: ctx.identity })))
+    if (ref.version === undefined) deps.stamps?.set(stampKey(where.vaultUrl, where.name), secret.properties.updatedOn?.getTime())
     return { ok: true, value: secret.value ?? '', version: secret.properties.version, store: `keyvault:${where.host}`, ms: performance.now() - started }
   } catch (err) {
     if (isDeadlineError(err)) throw err

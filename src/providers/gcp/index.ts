@@ -7,6 +7,7 @@ import type { CreateProvider, Provider, ProviderInit } from '../types.js'
 import { GcpClientRegistry } from './clients.js'
 import { grantDocuments } from './grant.js'
 import { checkGcpScopes, createAuthTransport, resolveGcpIdentity, type ResolvedGcp } from './identity.js'
+import { gcpRefreshCost } from './refresh.js'
 import { loadGcpSecrets } from './secrets.js'
 
 const SDK_PACKAGE = '@google-cloud/secret-manager'
@@ -60,6 +61,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     },
     attempts: () => attempts.map((a) => ({ ...a })),
     grant: (refs, forIdentity) => grantDocuments(refs, forIdentity),
+    refreshCost: (refs) => gcpRefreshCost(refs.filter((r) => r.provider === 'gcp'), resolved?.projectId ?? config.gcp.projectId),
     async checkScopes (scopes, ctx) {
       await checkGcpScopes(scopes, ctx, requireResolved(), gax, transport)
     },

@@ -24,15 +24,19 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   const { config, identityOverride } = init
   const file = config.local.file
   let values = new Map<string, string>()
+  let loads = 0
+  const readValues = async (): Promise<Map<string, string>> => new Map([...(file !== undefined ? await readValuesFile(file) : []), ...Object.entries(config.local.values ?? {})])
 
   const where = file !== undefined ? `CLOUD_SECRETS_LOCAL_FILE (${file})` : 'options.local.values'
   return {
     name: 'local',
     async resolveIdentity (): Promise<Identity> {
-      values = new Map([...(file !== undefined ? await readValuesFile(file) : []), ...Object.entries(config.local.values ?? {})])
+      values = await readValues()
       return { provider: 'local', platform: 'local', source: 'local', ...identityOverride }
     },
     async loadSecrets (refs) {
+      // a refresh cycle reads the file again (startup uses what resolveIdentity just read)
+      if (loads++ > 0 && file !== undefined) values = await readValues()
       const outcomes = new Map<string, SecretOutcome>()
       for (const ref of refs) {
         const value = values.get(ref.id)

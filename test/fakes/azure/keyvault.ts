@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type http from 'node:http'
 import { FakeServer, json, type TokenRegistry } from './common.js'
 
-export interface FakeSecretVersion { id: string, value: string, enabled: boolean, created: number }
+export interface FakeSecretVersion { id: string, value: string, enabled: boolean, created: number, updated?: number }
 
 /** One vault: its secrets (versions newest last), its permission model and who may read. */
 export interface FakeVault {
@@ -25,6 +25,8 @@ export class FakeKeyVault extends FakeServer {
   readonly vaults = new Map<string, FakeVault>()
   /** reads of secret values that succeeded */
   served = 0
+  /** pages of secret-property listings served */
+  listed = 0
   constructor (readonly tokens: TokenRegistry) { super() }
 
   /** adds (or returns) vault `name`; its host is NAME.<any vault suffix> */
@@ -41,7 +43,9 @@ export class FakeKeyVault extends FakeServer {
   setSecret (vault: FakeVault, name: string, value: string, enabled = true): string {
     const id = randomBytes(16).toString('hex')
     const versions = vault.secrets.get(name) ?? []
-    versions.push({ id, value, enabled, created: Math.floor(Date.now() / 1000) })
+    // a new version is newer than the last, even within one second (Key Vault times are seconds)
+    const last = versions.at(-1)?.created ?? 0
+    versions.push({ id, value, enabled, created: Math.max(Math.floor(Date.now() / 1000), last + 1) })
     vault.secrets.set(name, versions)
     return id
   }
@@ -75,6 +79,7 @@ export class FakeKeyVault extends FakeServer {
       return json(res, 401, { error: { code: 'Unauthorized', message: `AKV10032: Invalid issuer. Expected one of https://sts.windows.net/${vault.tenant}/, found https://sts.windows.net/${issued.principal.tid}/.` } }, { 'www-authenticate': challenge() })
     }
     const parts = url.pathname.split('/').filter(Boolean)
+    if (req.method === 'GET' && parts.length === 1 && parts[0] === 'secrets') return this.list(res, vault, host, issued.principal.oid, url)
     if (req.method !== 'GET' || parts[0] !== 'secrets' || parts.length < 2 || parts.length > 3) return json(res, 400, { error: { code: 'BadParameter', message: 'The request URI contains an invalid name' } })
     const [, secretName, versionId] = parts
     const oid = issued.principal.oid
@@ -107,11 +112,29 @@ export class FakeKeyVault extends FakeServer {
       return json(res, 403, { error: { code: 'Forbidden', message: 'Operation get is not allowed on a disabled secret.', innererror: { code: 'SecretDisabled' } } })
     }
     this.served++
+    const updated = version.updated ?? version.created
     json(res, 200, {
       value: version.value,
       id: `https://${host}/secrets/${secretName}/${version.id}`,
-      attributes: { enabled: true, created: version.created, updated: version.created, recoveryLevel: 'Recoverable+Purgeable', recoverableDays: 90 },
+      attributes: { enabled: true, created: version.created, updated, recoveryLevel: 'Recoverable+Purgeable', recoverableDays: 90 },
       tags: {}
     })
+  }
+
+  /** GET /secrets: the properties of each secret's current version (no values), `maxresults` per page, nextLink paging */
+  private list (res: http.ServerResponse, vault: FakeVault, host: string, oid: string, url: URL): void {
+    if (!vault.readers.has(oid)) {
+      return json(res, 403, { error: { code: 'Forbidden', message: `Caller is not authorized to perform action on resource.\r\nAction: 'Microsoft.KeyVault/vaults/secrets/readMetadata/action'\r\nVault: ${vault.name};location=westeurope\r\n`, innererror: { code: 'ForbiddenByRbac' } } })
+    }
+    this.listed++
+    const size = Math.min(25, Number(url.searchParams.get('maxresults') ?? 25))
+    const skip = Number(url.searchParams.get('$skiptoken') ?? 0)
+    const names = [...vault.secrets.keys()].sort()
+    const page = names.slice(skip, skip + size).map((name) => {
+      const current = (vault.secrets.get(name) ?? []).at(-1) as FakeSecretVersion
+      return { id: `https://${host}/secrets/${name}`, attributes: { enabled: current.enabled, created: current.created, updated: current.updated ?? current.created, recoveryLevel: 'Recoverable+Purgeable' }, tags: {} }
+    })
+    const next = skip + size < names.length ? `https://${host}/secrets?api-version=${url.searchParams.get('api-version') ?? ''}&maxresults=${size}&$skiptoken=${skip + size}` : null
+    json(res, 200, { value: page, nextLink: next })
   }
 }
