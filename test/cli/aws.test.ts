@@ -154,6 +154,20 @@ test('policy: the IAM policy document for the resolved principal or --principal;
   t.match(given.stdout, 'aws iam put-role-policy --role-name deploy-target')
 })
 
+test('doctor with refresh on (30s, --fleet 1000): the Refresh section and its cost per store, text and --json (leak-scanned below)', async (t) => {
+  const env = { ...taskEnv, CLOUD_SECRETS: 'jwtKey=orders/jwt-key, dbPassword=orders/db#password, dbUser=orders/db#user, pinned=orders/stripe-key?refresh=off', CLOUD_SECRETS_REFRESH_MS: '30s' }
+  const run = await cli(['doctor', '--fleet', '1000'], env)
+  t.equal(run.code, 0, run.stdout + run.stderr)
+  t.match(run.stdout, /Refresh\n {2}every 30s ± 10 % \(CLOUD_SECRETS_REFRESH_MS\)/)
+  t.match(run.stdout, 'polled: jwtKey, dbPassword, dbUser; never re-read: pinned')
+  t.match(run.stdout, /1 BatchGetSecretValue call \(2 secrets, 20 per call\) every 30s → 1,000 instances: 33\.3 requests\/s, 86\.4 M requests\/month, 33 % of 100 BatchGetSecretValue requests per s/, 'the fleet cost per store')
+  const json = await cli(['doctor', '--json', '--fleet', '1000'], env)
+  t.equal(json.code, 0)
+  const doc = parseJson(json) as unknown as Record<string, unknown>
+  t.ok(doc.refresh !== undefined, 'the --json document has the refresh section')
+  assertNoLeak(t, run.stdout + run.stderr + json.stdout + json.stderr, [...Object.values(values), dbJson, ...fakes.world.sensitive()], 'doctor output with refresh on')
+})
+
 test('leak scan over every CLI output of this file', async (t) => {
   t.ok(outputs.length >= 10)
   assertNoLeak(t, outputs.map((r) => r.stdout + r.stderr).join('\n'), [...Object.values(values), dbJson, ...fakes.world.sensitive()], 'doctor and policy output')
