@@ -67,7 +67,7 @@ export async function startSecretManagerFake (world: GcpWorld, tls: { key: strin
         if (faults.latencyMs !== undefined && faults.latencyMs > 0) setTimeout(answer, faults.latencyMs)
         else answer()
       }
-      if (faults.connectionMs !== undefined && faults.connectionMs > 0) void connections.settle(faults.connectionMs, call.getPeer()).then(delayed)
+      if (faults.connectionMs !== undefined && faults.connectionMs > 0) connections.settle(faults.connectionMs, call.getPeer()).then(delayed, delayed)
       else delayed()
     }
   })
