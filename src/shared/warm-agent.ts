@@ -36,9 +36,8 @@ export class WarmAgent extends https.Agent {
   }
 
   override createConnection (options: { host?: string, hostname?: string, port?: number | string }, callback?: (err: Error | null, socket: Duplex) => void): Duplex | undefined {
-    const list = this.warmed.get(`${options.host ?? options.hostname ?? ''}:${Number(options.port ?? 443)}`)
-    while (list !== undefined && list.length > 0) {
-      const socket = list.shift() as Socket
+    const list = this.warmed.get(`${options.host ?? options.hostname ?? ''}:${Number(options.port ?? 443)}`) ?? []
+    for (let socket = list.shift(); socket !== undefined; socket = list.shift()) {
       if (socket.destroyed) continue
       // from here on the agent owns it: kept alive (and unref'd while free) like any other
       socket.ref()
