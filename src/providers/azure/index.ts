@@ -6,11 +6,10 @@ import type { Identity } from '../../types.js'
 import type { CreateProvider, Provider, ProviderInit, StepContext } from '../types.js'
 import { RequestScope, createClients } from './clients.js'
 import { classifyCredentialError, registerSensitive } from './errors.js'
-import { grantDocuments } from './grant.js'
+import { grantDocuments, secretLocation } from './grant.js'
 import { ARM_SCOPE, CliUnavailableError, buildChain, identityReport, walkChain, type ChainLink } from './identity.js'
 import { WarmAgent } from '../../shared/warm-agent.js'
 import { DEFAULT_CONCURRENCY } from '../../loader.js'
-import { secretLocation } from './grant.js'
 import { loadSecrets, openVaults, vaultScopes, type VaultOpener } from './secrets.js'
 
 /**
