@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events'
-import { CloudSecretsError, timeoutError } from './errors.js'
+import { abortedError, CloudSecretsError, timeoutError } from './errors.js'
 
 /**
  * One deadline for the whole startup. Every step runs through `run`, which records what is
@@ -16,6 +16,7 @@ export class Deadline {
   private readonly failures: CloudSecretsError[] = []
   private expired = false
   private readonly expiry: Promise<never>
+  private readonly fire: (err: CloudSecretsError) => void
 
   constructor (timeoutMs: number, private readonly now: () => number = Date.now) {
     this.timeoutMs = timeoutMs
@@ -26,19 +27,28 @@ export class Deadline {
     let fire: (err: CloudSecretsError) => void = () => {}
     this.expiry = new Promise<never>((_resolve, reject) => { fire = reject })
     this.expiry.catch(() => {})
-    this.timer = setTimeout(() => {
-      this.expired = true
-      const err = timeoutError(this.timeoutMs, [...this.pending.keys()], this.failures)
-      this.controller.abort(err)
-      fire(err)
-    }, timeoutMs)
+    this.fire = fire
+    this.timer = setTimeout(() => { this.end(timeoutError(this.timeoutMs, [...this.pending.keys()], this.failures)) }, timeoutMs)
+  }
+
+  /** Ends the startup now with ABORTED (the app's `signal`): every pending step rejects, every SDK call is aborted. */
+  abort (reason: unknown): void {
+    this.end(abortedError([...this.pending.keys()], reason))
+  }
+
+  private end (err: CloudSecretsError): void {
+    if (this.expired) return
+    this.expired = true
+    clearTimeout(this.timer)
+    this.controller.abort(err)
+    this.fire(err)
   }
 
   remaining (): number {
     return Math.max(0, this.at - this.now())
   }
 
-  /** the TIMEOUT error, once the deadline has fired */
+  /** the TIMEOUT (or ABORTED) error, once the deadline has fired */
   get error (): CloudSecretsError {
     return this.signal.reason as CloudSecretsError
   }

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import { Deadline } from './deadline.js'
-import { CloudSecretsError, ERROR_CATALOG, type ConfigProblem, type CredentialAttempt } from './errors.js'
+import { CloudSecretsError, isDeadlineError, ERROR_CATALOG, type ConfigProblem, type CredentialAttempt } from './errors.js'
 import type { SecretReport } from './loader.js'
 import { detectProviders, type NormalizedConfig } from './options.js'
 import type { GrantDocument, Provider } from './providers/types.js'
@@ -125,10 +125,6 @@ export function errorReport (err: unknown): ErrorReport {
   }
 }
 
-function isTimeout (err: unknown): err is CloudSecretsError {
-  return err instanceof CloudSecretsError && err.kind === 'TIMEOUT'
-}
-
 function describePlatform (markers: DoctorReport['markers']): string {
   if (markers.length === 0) return 'no cloud platform detected (no platform env marker is set)'
   return markers.map((m) => `${m.provider} (${m.marker} is set)`).join(', ')
@@ -181,7 +177,7 @@ export async function diagnose (options: CloudSecretsOptions, { log, warnings = 
     selectFailures = await selectProviders(config, providers, deadline, log)
     onProgress('resolving identity')
     ;({ identities, failures: identityFailures } = await resolveIdentities(providers, deadline, log, retry))
-    timeout = [...selectFailures, ...identityFailures].map((f) => f.error).find(isTimeout)
+    timeout = [...selectFailures, ...identityFailures].map((f) => f.error).find(isDeadlineError)
 
     const allIdentities = config.providers.every((name) => identities[name] !== undefined)
     const checkNames = [...(config.checks.scopes.length > 0 ? ['token scopes'] : []), ...config.checks.custom.map((c) => c.name)]
@@ -195,7 +191,7 @@ export async function diagnose (options: CloudSecretsOptions, { log, warnings = 
           checks.push(failure === undefined ? { name, status: 'ok' } : { name, status: 'failed', error: errorReport(failure) })
         }
       } catch (err) {
-        if (!isTimeout(err)) throw err
+        if (!isDeadlineError(err)) throw err
         timeout = err
       }
     }
@@ -209,7 +205,7 @@ export async function diagnose (options: CloudSecretsOptions, { log, warnings = 
       try {
         await loadSecrets(loadable, providers, identities, deadline, log, { retry, onSecret: (report) => secretReports.set(report.alias, report) })
       } catch (err) {
-        if (!isTimeout(err)) throw err
+        if (!isDeadlineError(err)) throw err
         timeout = err
       }
     }

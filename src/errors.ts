@@ -53,6 +53,10 @@ export const ERROR_CATALOG = {
     title: 'Startup did not finish within its deadline',
     fix: 'check the pending steps named in the message, or raise CLOUD_SECRETS_TIMEOUT_MS (and Fastify pluginTimeout)'
   },
+  ABORTED: {
+    title: 'The app aborted the startup through the `signal` option (e.g. on SIGTERM); what was opened is closed',
+    fix: 'nothing to fix when the abort was intended; otherwise find what aborted the signal passed as options.signal'
+  },
   CHECK_FAILED: {
     title: 'A startup check (checks.custom or checks.scopes) failed',
     fix: 'fix the access the named check verifies'
@@ -236,6 +240,20 @@ export function timeoutError (timeoutMs: number, pending: string[], failures: Cl
     pending,
     errors: failures.length > 0 ? failures : undefined,
     fix: 'the pending steps above did not answer: check that the endpoint is reachable from this host (a hung metadata/identity endpoint or firewall drop looks like this), or raise CLOUD_SECRETS_TIMEOUT_MS together with Fastify pluginTimeout'
+  })
+}
+
+/** The startup ended for every step at once: its deadline fired (TIMEOUT) or the app aborted it (ABORTED). */
+export function isDeadlineError (err: unknown): err is CloudSecretsError {
+  return err instanceof CloudSecretsError && (err.kind === 'TIMEOUT' || err.kind === 'ABORTED')
+}
+
+export function abortedError (pending: string[], reason: unknown): CloudSecretsError {
+  const list = pending.length > 0 ? pending.join(', ') : 'nothing (aborted between steps)'
+  const why = reason instanceof Error ? `: ${reason.message}` : typeof reason === 'string' ? `: ${reason}` : ''
+  return new CloudSecretsError('ABORTED', `fastify-cloud-secrets startup was aborted by options.signal${why}; still pending: ${list}`, {
+    pending,
+    fix: 'nothing to fix when the abort was intended (e.g. SIGTERM during boot); otherwise find what aborted the signal passed as options.signal'
   })
 }
 

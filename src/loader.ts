@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks'
-import { CloudSecretsError } from './errors.js'
+import { CloudSecretsError, isDeadlineError } from './errors.js'
 import { extractKey } from './json-key.js'
 import type { SecretReference } from './reference.js'
 import { createLimiter, withRetry, type RetryPolicy } from './retry.js'
@@ -19,7 +19,7 @@ export function createStepContext (deadline: Deadline, log: Logger, policy?: Ret
     deadline,
     log,
     retry: async (label, attempt, classify) => await withRetry(deadline, label, attempt, classify, policy, (err, delayMs, n) => {
-      log.debug({ step: label, code: err.code, attempt: n, delayMs }, 'cloud secrets: retrying')
+      log.debug({ step: label, code: err.code, attempt: n, delayMs }, 'retrying')
     })
   }
 }
@@ -78,7 +78,7 @@ export async function loadAllSecrets (
     try {
       outcomes = await deadline.run(`secrets from ${name}`, async () => await provider.loadSecrets(refs, ctx))
     } catch (err) {
-      if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+      if (isDeadlineError(err)) throw err
       const error = err instanceof CloudSecretsError
         ? err
         : new CloudSecretsError('UNAVAILABLE', `provider ${name} failed while loading secrets: ${(err as Error).message}`, { provider: name, cause: err })
@@ -120,7 +120,7 @@ function settle (ref: SecretReference, outcome: SecretOutcome, identity: Identit
   if (!outcome.ok) {
     const error = outcome.error.alias === ref.alias ? outcome.error : outcome.error.forAlias(ref.alias, outcome.error.secret ?? ref.id)
     if (ref.optional && error.kind === 'NOT_FOUND') {
-      log.warn({ alias: ref.alias, provider: ref.provider, secret: ref.id, code: error.code }, 'cloud secrets: optional secret is absent; app.secrets.%s is undefined', ref.alias)
+      log.warn({ alias: ref.alias, provider: ref.provider, secret: ref.id, code: error.code }, 'optional secret is absent; app.secrets.%s is undefined', ref.alias)
       return { value: undefined }
     }
     return error
@@ -142,13 +142,13 @@ function settle (ref: SecretReference, outcome: SecretOutcome, identity: Identit
           : `add "${path}" to the JSON of ${ref.id}, fix the path after #, or mark the reference ?optional`
       })
       if (ref.optional) {
-        log.warn({ alias: ref.alias, provider: ref.provider, secret: ref.id, code: error.code }, 'cloud secrets: optional JSON key is absent; app.secrets.%s is undefined', ref.alias)
+        log.warn({ alias: ref.alias, provider: ref.provider, secret: ref.id, code: error.code }, 'optional JSON key is absent; app.secrets.%s is undefined', ref.alias)
         return { value: undefined }
       }
       return error
     }
     value = extracted.value
   }
-  log.debug({ alias: ref.alias, provider: ref.provider, store: outcome.store, version: outcome.version, ms: Math.round(outcome.ms ?? elapsed) }, 'cloud secrets: secret loaded')
+  log.debug({ alias: ref.alias, provider: ref.provider, store: outcome.store, version: outcome.version, ms: Math.round(outcome.ms ?? elapsed) }, 'secret loaded')
   return { value }
 }

@@ -44,7 +44,7 @@ const ENV_NAMES = ['CLOUD_SECRETS_PROVIDER', 'CLOUD_SECRETS', 'CLOUD_SECRETS_TIM
   'AZURE_KEYVAULT_URL', 'GOOGLE_CLOUD_PROJECT', 'GCLOUD_PROJECT', 'GCP_PROJECT', 'CLOUD_SECRETS_LOCAL_FILE', 'CLOUD_SECRETS_CHECK_SCOPES',
   ...Object.values(PLATFORM_MARKERS).flat()]
 
-const KNOWN_OPTIONS = new Set(['provider', 'secrets', 'timeoutMs', 'aws', 'azure', 'gcp', 'local', 'checks', 'refreshMs', 'env'])
+const KNOWN_OPTIONS = new Set(['provider', 'secrets', 'timeoutMs', 'aws', 'azure', 'gcp', 'local', 'checks', 'refreshMs', 'env', 'signal'])
 const MAX_TIMEOUT_MS = 15 * 60 * 1000
 const MAX_SECRETS = 1000
 /** used when Fastify's pluginTimeout is disabled (0) */
@@ -90,6 +90,8 @@ export function normalizeOptions (options: CloudSecretsOptions, fastify: { plugi
     if (isRecord(envInput)) env = envInput as Env
     else { add('options.env', 'must be an object of env var name → string'); env = {} }
   }
+  const signal: unknown = options.signal
+  if (signal !== undefined && !(signal instanceof AbortSignal)) add('options.signal', 'must be an AbortSignal (e.g. new AbortController().signal)')
   for (const name of ENV_NAMES) {
     if (env[name] !== undefined && typeof env[name] !== 'string') add(`options.env.${name}`, 'must be a string')
   }

@@ -33,12 +33,18 @@ const cloudSecrets: FastifyPluginAsync<CloudSecretsOptions> = async function clo
   if (app.hasDecorator('secrets') || app.hasDecorator('cloud')) throw alreadyRegisteredError()
   const started = performance.now()
   const internal = options[kInternal] ?? {}
-  const log = app.log
+  // every line of ours carries this binding (filter on it), instead of a message prefix
+  const log = app.log.child({ plugin: 'fastify-cloud-secrets' })
   const config = normalizeConfig(options, app.initialConfig.pluginTimeout ?? 10_000, log)
   const deadline = new Deadline(config.timeoutMs)
   const retry = retryPolicy(internal)
   const providers = new Map<ProviderName, Provider>()
+  const signal = options.signal
+  const onAbort = (): void => { deadline.abort(signal?.reason) }
+  if (signal?.aborted === true) onAbort()
+  signal?.addEventListener('abort', onAbort, { once: true })
   try {
+    if (deadline.isExpired) throw deadline.error
     throwAll(await selectProviders(config, providers, deadline, log, internal))
     const { identities, failures: identityFailures } = await resolveIdentities(providers, deadline, log, retry)
     throwAll(identityFailures)
@@ -56,6 +62,7 @@ const cloudSecrets: FastifyPluginAsync<CloudSecretsOptions> = async function clo
     await closeProviders(providers, log)
     throw err
   } finally {
+    signal?.removeEventListener('abort', onAbort)
     deadline.dispose()
   }
 }

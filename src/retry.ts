@@ -1,4 +1,4 @@
-import { CloudSecretsError } from './errors.js'
+import { CloudSecretsError, isDeadlineError } from './errors.js'
 import type { Deadline } from './deadline.js'
 
 export interface RetryPolicy {
@@ -40,7 +40,7 @@ export async function withRetry<T> (
     try {
       return await deadline.run(label, (signal) => attempt(signal, n))
     } catch (err) {
-      if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+      if (isDeadlineError(err)) throw err
       if (deadline.isExpired) throw deadline.error
       error = err instanceof CloudSecretsError ? err : classify(err)
     }

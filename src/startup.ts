@@ -1,5 +1,5 @@
 import type { Deadline } from './deadline.js'
-import { CloudSecretsError, loadFailedError } from './errors.js'
+import { CloudSecretsError, isDeadlineError, loadFailedError } from './errors.js'
 import { createStepContext, loadAllSecrets, DEFAULT_CONCURRENCY, type LoadedSecrets, type SecretReport } from './loader.js'
 import { normalizeOptions, type NormalizedConfig } from './options.js'
 import { PROVIDER_MODULES } from './providers/index.js'
@@ -39,7 +39,7 @@ export function retryPolicy (internal: InternalOptions = {}): RetryPolicy {
 export function normalizeConfig (options: CloudSecretsOptions, pluginTimeout: number, log: Logger): NormalizedConfig {
   const config = normalizeOptions(options, { pluginTimeout })
   if (config.refreshMs !== undefined) {
-    log.warn({ refreshMs: config.refreshMs }, 'cloud secrets: CLOUD_SECRETS_REFRESH_MS is not supported in this version; secrets are loaded once at startup')
+    log.warn({ refreshMs: config.refreshMs }, 'CLOUD_SECRETS_REFRESH_MS is not supported in this version; secrets are loaded once at startup')
   }
   return config
 }
@@ -73,13 +73,13 @@ export async function runChecks (config: NormalizedConfig, providers: ReadonlyMa
   if (config.checks.scopes.length > 0 && primary?.checkScopes !== undefined) {
     const ctx = createStepContext(deadline, log.child({ provider: primary.name }), retry)
     tasks.push(deadline.run(`token scopes (${primary.name})`, async () => { await primary.checkScopes?.(config.checks.scopes, ctx) }).catch((err: unknown) => {
-      if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+      if (isDeadlineError(err)) throw err
       failures.push(asCheckFailure('token scopes', err))
     }))
   }
   for (const { name, fn } of config.checks.custom) {
     tasks.push(deadline.run(`check "${name}"`, async () => { await fn(cloud) }).catch((err: unknown) => {
-      if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+      if (isDeadlineError(err)) throw err
       failures.push(asCheckFailure(name, err))
     }))
   }
@@ -110,7 +110,7 @@ export async function closeProviders (providers: ReadonlyMap<ProviderName, Provi
     try {
       await p.close()
     } catch (err) {
-      log.warn({ provider: p.name, err: { message: (err as Error).message } }, 'cloud secrets: closing a provider failed')
+      log.warn({ provider: p.name, err: { message: (err as Error).message } }, 'closing a provider failed')
     }
   }))
   await Promise.race([closing, grace])
@@ -121,7 +121,7 @@ export async function closeProviders (providers: ReadonlyMap<ProviderName, Provi
 export function throwAll (failures: readonly ProviderFailure[]): void {
   const errors = failures.map((f) => f.error)
   if (errors.length === 0) return
-  const timeout = errors.find((e) => e instanceof CloudSecretsError && e.kind === 'TIMEOUT')
+  const timeout = errors.find((e) => isDeadlineError(e))
   if (timeout !== undefined) throw timeout
   if (errors.length === 1) throw errors[0]
   throw loadFailedError(errors.map((e) => e instanceof CloudSecretsError ? e : new CloudSecretsError('UNAVAILABLE', String((e as Error)?.message ?? e), { cause: e })))

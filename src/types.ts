@@ -72,6 +72,11 @@ export interface CloudSecretsOptions {
   }
   /** opt-in background refresh, ms (env CLOUD_SECRETS_REFRESH_MS); not implemented in this version */
   refreshMs?: number
+  /**
+   * aborts a startup in progress with FST_CLOUD_SECRETS_ABORTED and closes what it opened, e.g.
+   * `process.once('SIGTERM', () => ac.abort())` (Fastify's close() waits for the whole boot)
+   */
+  signal?: AbortSignal
   /** where env vars are read from; defaults to process.env */
   env?: Record<string, string | undefined>
 }

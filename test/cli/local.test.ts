@@ -240,7 +240,7 @@ test('identity only (no secrets) and an unsupported option warn, without failing
   const run = await runCli(['doctor'], { CLOUD_SECRETS_PROVIDER: 'local', CLOUD_SECRETS_LOCAL_FILE: file, CLOUD_SECRETS_REFRESH_MS: '60000' })
   t.equal(run.code, 0)
   t.match(run.stdout, /Secrets \(0\)\n {2}none configured/)
-  t.match(run.stdout, /Warnings\n {2}warn {2}cloud secrets: CLOUD_SECRETS_REFRESH_MS is not supported/)
+  t.match(run.stdout, /Warnings\n {2}warn {2}CLOUD_SECRETS_REFRESH_MS is not supported/)
 })
 
 test('policy on local explains there is nothing to grant (with or without --principal)', async (t) => {

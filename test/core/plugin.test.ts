@@ -3,6 +3,8 @@ import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import { inspect } from 'node:util'
 import cloudSecrets, { CloudSecretsError } from '../../src/index.js'
+import { setEnv } from '../aws/helpers.js'
+import { startAwsFakes } from '../fakes/aws/index.js'
 import { assertNoLeak, captureLogs, errorText, randomSecret } from '../helpers/capture.js'
 
 test('loads values through provider local: plain, #json.key, ?optional; later plugins see them', async (t) => {
@@ -35,9 +37,9 @@ test('loads values through provider local: plain, #json.key, ?optional; later pl
   const records = logs.records()
   const info = records.filter((r) => r.msg === 'cloud secrets loaded')
   t.equal(info.length, 1, 'one info line at startup')
-  t.match(info[0], { level: 30, provider: 'local', platform: 'local', source: 'local', secrets: 4 })
+  t.match(info[0], { level: 30, plugin: 'fastify-cloud-secrets', provider: 'local', platform: 'local', source: 'local', secrets: 4 })
   t.type(info[0].ms, 'number')
-  t.equal(records.filter((r) => r.msg === 'cloud secrets: secret loaded').length, 3, 'debug line per loaded secret')
+  t.equal(records.filter((r) => r.msg === 'secret loaded' && r.plugin === 'fastify-cloud-secrets').length, 3, 'debug line per loaded secret')
   t.match(records.find((r) => r.level === 40), { alias: 'sentry', code: 'FST_CLOUD_SECRETS_NOT_FOUND' }, 'warn for the absent optional secret')
 
   app.log.info({ secrets: app.secrets, cloud: app.cloud }, 'the app logs the objects by mistake')
@@ -187,11 +189,59 @@ test('provider auto without any marker is a CONFIG error listing the choices', a
   t.match(err.message, /one of aws, gcp, azure, local/)
 })
 
-test('onClose closes the providers it created', async (t) => {
+test('onClose closes the providers it created: the store connections are gone after close()', async (t) => {
+  const fakes = await startAwsFakes()
+  t.teardown(() => fakes.close())
+  fakes.world.putSecret('oc/a', randomSecret('oc'))
+  const keys = fakes.world.issue('arn:aws:iam::123456789012:user/oc', ['secretsmanager:GetSecretValue', 'secretsmanager:BatchGetSecretValue'], { session: false })
+  // the AWS SDK's chain reads process.env itself
+  setEnv(t, { ...fakes.env, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: keys.accessKeyId, AWS_SECRET_ACCESS_KEY: keys.secretAccessKey })
   const app = Fastify()
-  await app.register(cloudSecrets, { provider: 'local', secrets: {} })
+  t.teardown(() => app.close())
+  await app.register(cloudSecrets, { provider: 'aws', secrets: { a: 'oc/a' } })
+  t.ok(fakes.sm.openConnections > 0, `a keep-alive connection to the store is open after boot (${fakes.sm.openConnections})`)
   await app.close()
-  t.pass('closed without error')
+  // the client side destroyed its sockets; the server sees each close a moment later
+  for (let i = 0; i < 100 && fakes.sm.openConnections > 0; i++) await new Promise((resolve) => setImmediate(resolve))
+  t.equal(fakes.sm.openConnections, 0, 'every store connection is closed by onClose')
+})
+
+test('options.signal: an abort during boot ends it with ABORTED naming what was pending, and closes what was opened', async (t) => {
+  const ac = new AbortController()
+  const app = Fastify({ pluginTimeout: 20_000 })
+  t.teardown(() => app.close())
+  let started: () => void = () => {}
+  const checkRuns = new Promise<void>((resolve) => { started = resolve })
+  app.register(cloudSecrets, {
+    provider: 'local',
+    signal: ac.signal,
+    checks: { custom: { 'slow boot': async () => { started(); await new Promise(() => {}) } } }
+  })
+  const ready = app.ready().then(() => undefined, (e: unknown) => e)
+  await checkRuns
+  ac.abort(new Error('SIGTERM'))
+  const err = await ready as CloudSecretsError
+  t.ok(err instanceof CloudSecretsError)
+  t.equal(err.code, 'FST_CLOUD_SECRETS_ABORTED')
+  t.same(err.pending, ['check "slow boot"'])
+  t.match(err.message, /aborted by options\.signal: SIGTERM; still pending: check "slow boot"/)
+  t.notOk(app.hasDecorator('secrets'), 'nothing was decorated')
+})
+
+test('options.signal already aborted: ABORTED before any step runs; a non-signal is a CONFIG problem', async (t) => {
+  let ran = false
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.register(cloudSecrets, { provider: 'local', signal: AbortSignal.abort(), checks: { custom: [() => { ran = true }] } })
+  const err = await app.ready().then(() => undefined, (e: unknown) => e) as CloudSecretsError
+  t.equal(err.code, 'FST_CLOUD_SECRETS_ABORTED')
+  t.equal(ran, false, 'no step ran')
+  const bad = Fastify()
+  t.teardown(() => bad.close())
+  bad.register(cloudSecrets, { provider: 'local', signal: 'SIGTERM' as unknown as AbortSignal })
+  const cfg = await bad.ready().then(() => undefined, (e: unknown) => e) as CloudSecretsError
+  t.equal(cfg.code, 'FST_CLOUD_SECRETS_CONFIG')
+  t.match(cfg.message, /options\.signal.*must be an AbortSignal/)
 })
 
 test('registering twice on one instance fails at once with ALREADY_REGISTERED, before any network call', async (t) => {

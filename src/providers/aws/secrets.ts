@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import type * as SecretsManagerSdk from '@aws-sdk/client-secrets-manager'
-import { CloudSecretsError } from '../../errors.js'
+import { CloudSecretsError, isDeadlineError } from '../../errors.js'
 import type { SecretReference } from '../../reference.js'
 import type { Logger } from '../../types.js'
 import type { LoadContext, SecretOutcome } from '../types.js'
@@ -115,7 +115,7 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
       (err) => classifyAwsError(err, callContext(f, GET_SECRET_VALUE)))
       settle(f, outcomeOf(out, f, callContext(f, GET_SECRET_VALUE), f.region, performance.now() - started))
     } catch (err) {
-      if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+      if (isDeadlineError(err)) throw err
       settle(f, { ok: false, error: classifyAwsError(err, callContext(f, GET_SECRET_VALUE)) })
     }
   }
@@ -141,12 +141,12 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
         }
       }, (err) => err instanceof BatchUnsupported ? new CloudSecretsError('UNAVAILABLE', 'BatchGetSecretValue kept failing', { provider: 'aws', cause: err }) : classifyAwsError(err, batchContext))
     } catch (err) {
-      if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+      if (isDeadlineError(err)) throw err
       const error = classifyAwsError(err, batchContext)
       if (error.kind === 'ACCESS_DENIED' && error.permission === BATCH_GET_SECRET_VALUE) {
         if (!deps.batch.denied) {
           deps.batch.denied = true
-          deps.log.info({ principal: ctx.identity.principal, permission: BATCH_GET_SECRET_VALUE }, 'cloud secrets: %s is not allowed for %s; reading each secret with its own GetSecretValue call instead (grant it to need one call per 20 secrets)', BATCH_GET_SECRET_VALUE, ctx.identity.principal ?? 'this identity')
+          deps.log.info({ principal: ctx.identity.principal, permission: BATCH_GET_SECRET_VALUE }, '%s is not allowed for %s; reading each secret with its own GetSecretValue call instead (grant it to need one call per 20 secrets)', BATCH_GET_SECRET_VALUE, ctx.identity.principal ?? 'this identity')
         }
         return group
       }
@@ -155,7 +155,7 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
       if (gaveUp || UNKNOWN_OPERATION_NAMES.has(errorName(cause))) {
         // only the first chunk ever gets here: the others wait for it (see below)
         deps.batch.unsupported = true
-        deps.log.info({ endpoint: batchContext.endpoint, error: errorName(cause) }, 'cloud secrets: %s is not served by %s (%s); reading each secret with its own GetSecretValue call instead', BATCH_GET_SECRET_VALUE, batchContext.endpoint ?? 'the Secrets Manager endpoint', errorName(cause))
+        deps.log.info({ endpoint: batchContext.endpoint, error: errorName(cause) }, '%s is not served by %s (%s); reading each secret with its own GetSecretValue call instead', BATCH_GET_SECRET_VALUE, batchContext.endpoint ?? 'the Secrets Manager endpoint', errorName(cause))
         return group
       }
       for (const f of group) settle(f, { ok: false, error: new CloudSecretsError(error.kind, error.summary, { ...error.details(), secret: f.id }) })

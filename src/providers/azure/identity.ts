@@ -5,7 +5,7 @@ import http from 'node:http'
 import https from 'node:https'
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth'
 import type { CredentialAttempt } from '../../errors.js'
-import { CloudSecretsError, configError } from '../../errors.js'
+import { configError, isDeadlineError } from '../../errors.js'
 import type { Env } from '../../options.js'
 import type { Identity } from '../../types.js'
 import type { StepContext } from '../types.js'
@@ -503,7 +503,7 @@ export async function walkChain (links: readonly ChainLink[], scope: string, ctx
       attempts.push({ source: link.source, outcome: 'ok', reason: `${link.credentialName}: token for ${scope}` })
       return { link, token }
     } catch (err) {
-      if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') {
+      if (isDeadlineError(err)) {
         attempts.push({ source: link.source, outcome: 'failed', reason: `${link.credentialName}: no answer before the startup deadline (${link.describe})` })
         throw err
       }

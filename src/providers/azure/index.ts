@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process'
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth'
-import { CloudSecretsError, type CredentialAttempt } from '../../errors.js'
+import { CloudSecretsError, isDeadlineError, type CredentialAttempt } from '../../errors.js'
 import { importFromSdk, importSdks } from '../../shared/sdk.js'
 import type { Identity } from '../../types.js'
 import type { CreateProvider, Provider, ProviderInit, StepContext } from '../types.js'
@@ -94,7 +94,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       const { link, token } = await walking
       selected = link
       identity = { ...identityReport(link, token, env), ...identityOverride }
-      log.debug({ source: identity.source, principal: identity.principal, scope: bootScope, attempts: attempts.map((a) => `${a.source}:${a.outcome}`) }, 'cloud secrets: azure identity resolved')
+      log.debug({ source: identity.source, principal: identity.principal, scope: bootScope, attempts: attempts.map((a) => `${a.source}:${a.outcome}`) }, 'azure identity resolved')
       return identity
     },
     attempts: () => attempts.map((a) => ({ ...a })),
@@ -111,7 +111,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
             if (token === null) throw new CliUnavailableError(`${link.credentialName} returned no token`)
           }, (err) => classifyCredentialError(link, err))
         } catch (err) {
-          if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+          if (isDeadlineError(err)) throw err
           const classified = classifyCredentialError(link, err)
           failures.push(`  - ${scope}: ${classified.failure?.reason ?? classified.summary}`)
           causes.push(classified.cause)

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import type { KeyVaultSecret, SecretClient } from '@azure/keyvault-secrets'
-import { CloudSecretsError } from '../../errors.js'
+import { CloudSecretsError, isDeadlineError } from '../../errors.js'
 import type { SecretReference } from '../../reference.js'
 import type { LoadContext, SecretOutcome } from '../types.js'
 import { classifyVaultError } from './errors.js'
@@ -102,7 +102,7 @@ export async function loadSecrets (refs: readonly SecretReference[], ctx: LoadCo
     try {
       outcomes.set(ref.alias, await call)
     } catch (err) {
-      if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+      if (isDeadlineError(err)) throw err
       /* c8 ignore next 2 */
       outcomes.set(ref.alias, { ok: false, error: classifyVaultError(err, { alias: ref.alias, vaultHost: where.host, secret: where.name, version: ref.version, identity: ctx.identity }) })
     }
@@ -119,7 +119,7 @@ async function fetchSecret (ref: SecretReference, where: { vaultUrl: string, hos
       (err) => classifyVaultError(err, { alias: ref.alias, vaultHost: where.host, secret: where.name, version: ref.version, identity: ctx.identity })))
     return { ok: true, value: secret.value ?? '', version: secret.properties.version, store: `keyvault:${where.host}`, ms: performance.now() - started }
   } catch (err) {
-    if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+    if (isDeadlineError(err)) throw err
     return { ok: false, error: classifyVaultError(err, { alias: ref.alias, vaultHost: where.host, secret: where.name, version: ref.version, identity: ctx.identity }) }
   }
 }

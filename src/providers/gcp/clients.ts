@@ -102,7 +102,7 @@ export class GcpClientRegistry {
       try {
         await close.call(client)
       } catch (err) {
-        this.log.debug({ err: { message: (err as Error).message } }, 'cloud secrets: closing a Google Cloud client failed')
+        this.log.debug({ err: { message: (err as Error).message } }, 'closing a Google Cloud client failed')
       }
     }))
   }

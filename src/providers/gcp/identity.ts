@@ -6,7 +6,7 @@ import https from 'node:https'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type * as Gax from 'google-gax'
-import { CloudSecretsError, configError, type CredentialAttempt } from '../../errors.js'
+import { CloudSecretsError, isDeadlineError, configError, type CredentialAttempt } from '../../errors.js'
 import type { Env } from '../../options.js'
 import { networkErrorCode } from '../../retry.js'
 import type { Identity, Logger } from '../../types.js'
@@ -292,7 +292,7 @@ async function pingMetadata (deps: FindCredentialDeps, baseUrl: string, ctx: Ste
     })
     return undefined
   } catch (err) {
-    if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+    if (isDeadlineError(err)) throw err
     const name = (err as Error).name
     return name === 'AbortError' || name === 'TimeoutError' || /aborted|timeout/i.test((err as Error).message)
       ? `no answer from ${baseUrl} within ${bound} ms`
@@ -518,8 +518,8 @@ async function userEmail (client: AuthClient, ctx: StepContext, log: Logger): Pr
     const bound = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), Math.min(TOKENINFO_MS, ctx.deadline.remaining())) })
     return await Promise.race([lookup, bound])
   } catch (err) {
-    if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
-    log.debug({ err: { message: sanitizeCause(err).message } }, 'cloud secrets: the gcloud user email is unknown (tokeninfo failed)')
+    if (isDeadlineError(err)) throw err
+    log.debug({ err: { message: sanitizeCause(err).message } }, 'the gcloud user email is unknown (tokeninfo failed)')
     return undefined
   } finally {
     clearTimeout(timer)
@@ -544,9 +544,9 @@ async function resolveProjectId (deps: ResolveDeps, credential: FoundCredential,
   }
   found ??= await gcloudProject(deps, ctx)
   if (found !== undefined) {
-    deps.log.warn({ projectId: found.id, from: found.from }, 'cloud secrets: the GCP project id was looked up through %s (slow); set GOOGLE_CLOUD_PROJECT=%s to skip the lookup', found.from, found.id)
+    deps.log.warn({ projectId: found.id, from: found.from }, 'the GCP project id was looked up through %s (slow); set GOOGLE_CLOUD_PROJECT=%s to skip the lookup', found.from, found.id)
   } else {
-    deps.log.debug('cloud secrets: no default GCP project (set GOOGLE_CLOUD_PROJECT); short secret ids cannot be used')
+    deps.log.debug('no default GCP project (set GOOGLE_CLOUD_PROJECT); short secret ids cannot be used')
   }
   return found
 }
@@ -562,7 +562,7 @@ async function gcloudProject (deps: ResolveDeps, ctx: StepContext): Promise<{ id
     const id = (JSON.parse(stdout) as { configuration?: { properties?: { core?: { project?: unknown } } } }).configuration?.properties?.core?.project
     return typeof id === 'string' && id !== '' ? { id, from: 'gcloud config' } : undefined
   } catch (err) {
-    if (err instanceof CloudSecretsError && err.kind === 'TIMEOUT') throw err
+    if (isDeadlineError(err)) throw err
     return undefined
   }
 }
@@ -602,7 +602,7 @@ export async function checkGcpScopes (scopes: readonly string[], ctx: StepContex
   }))
   const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown)
   if (failures.length === 0) return
-  const timeout = failures.find((e) => e instanceof CloudSecretsError && e.kind === 'TIMEOUT')
+  const timeout = failures.find((e) => isDeadlineError(e))
   if (timeout !== undefined || failures.length === 1) throw timeout ?? failures[0]
   throw new CloudSecretsError('CHECK_FAILED', `no token for ${failures.length} scopes:\n${failures.map((e) => `  - ${(e as CloudSecretsError).summary ?? safeText(e)}`).join('\n')}`, {
     provider: 'gcp',

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager'
 import type { CallOptions } from 'google-gax'
-import { CloudSecretsError } from '../../errors.js'
+import { CloudSecretsError, isDeadlineError } from '../../errors.js'
 import type { SecretReference } from '../../reference.js'
 import type { Identity } from '../../types.js'
 import type { LoadContext, SecretOutcome } from '../types.js'
@@ -128,7 +128,7 @@ async function fetchSecret (alias: string, target: SecretTarget, ctx: LoadContex
     return { ok: true, value: Buffer.from(data).toString('utf8'), version, store: target.endpoint, ms: performance.now() - started }
   } catch (err) {
     if (err instanceof CloudSecretsError) {
-      if (err.kind === 'TIMEOUT') throw err
+      if (isDeadlineError(err)) throw err
       return { ok: false, error: err }
     }
     return { ok: false, error: classifySecretError(sanitizeCause(err), errorContext) }

@@ -79,6 +79,11 @@ export class FakeServer {
     return this.counts[kind] ?? 0
   }
 
+  /** client connections currently open (keep-alive ones included) */
+  get openConnections (): number {
+    return this.sockets.size
+  }
+
   /** requests currently held by `hang` */
   get hanging (): number {
     return this.hung.size

@@ -74,7 +74,13 @@ export function warmUrls (specifiers: readonly string[]): string[] {
   return specifiers.map((s) => import.meta.resolve(s))
 }
 
-export async function runChild (env: Record<string, string | undefined>, options: { warm?: readonly string[], hardLimitMs?: number } = {}): Promise<ChildResult> {
+/**
+ * Runs the child. Two limits, each measured from what it bounds, so a loaded machine (CI runs
+ * every test file in parallel under coverage) slows the child down without failing it:
+ * `outcomeLimitMs` from spawn to the outcome line (module loading included), `exitLimitMs` from
+ * the outcome line to the exit (what "nothing was left running" means).
+ */
+export async function runChild (env: Record<string, string | undefined>, options: { warm?: readonly string[], outcomeLimitMs?: number, exitLimitMs?: number } = {}): Promise<ChildResult> {
   const file = childScript()
   const childEnv: Record<string, string | undefined> = { ...process.env, ...env, FCS_FAULT_WARM: JSON.stringify(options.warm ?? []) }
   for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k]
@@ -82,13 +88,17 @@ export async function runChild (env: Record<string, string | undefined>, options
   let stdout = ''
   let stderr = ''
   let outcomeAt: number | undefined
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += String(d)
-    if (outcomeAt === undefined && stdout.includes('FCS-OUTCOME ')) outcomeAt = Date.now()
-  })
-  child.stderr.on('data', (d: Buffer) => { stderr += String(d) })
   const exit = await new Promise<{ code: number | null } | undefined>((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), options.hardLimitMs ?? 15_000)
+    let timer = setTimeout(() => resolve(undefined), options.outcomeLimitMs ?? 60_000)
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += String(d)
+      if (outcomeAt === undefined && stdout.includes('FCS-OUTCOME ')) {
+        outcomeAt = Date.now()
+        clearTimeout(timer)
+        timer = setTimeout(() => resolve(undefined), options.exitLimitMs ?? 10_000)
+      }
+    })
+    child.stderr.on('data', (d: Buffer) => { stderr += String(d) })
     child.on('exit', (code) => { clearTimeout(timer); resolve({ code }) })
   })
   if (exit === undefined) {

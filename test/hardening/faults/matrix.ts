@@ -1,4 +1,4 @@
-import type { Test } from 'tap'
+import tap, { type Test } from 'tap'
 import { assertNoLeak } from '../../helpers/capture.js'
 import { inParallel, runChild, type ChildResult } from './child.js'
 import { FaultGate, refusedPort, type GatePolicy } from './gate.js'
@@ -39,6 +39,10 @@ export interface MatrixSetup<Target extends string> {
  * and the startup ends as TIMEOUT instead (core retry race, see the hardening report). That is
  * accepted, and said, rather than made a flaky failure.
  */
+// A matrix file runs ~30 child startups; on a loaded CI machine under coverage it takes several
+// times as long as here (101 s seen against tap's 120 s per file), so each matrix file allows 5 min.
+tap.setTimeout(300_000)
+
 const RETRIED_UNTIL_DEADLINE = new Set(['FST_CLOUD_SECRETS_UNAVAILABLE', 'FST_CLOUD_SECRETS_THROTTLED'])
 
 export async function runMatrix<Target extends string> (t: Test, setup: MatrixSetup<Target>): Promise<void> {
@@ -55,7 +59,7 @@ export async function runMatrix<Target extends string> (t: Test, setup: MatrixSe
     }
     const deadline = c.deadline ?? setup.deadline
     try {
-      return [c, await runChild(setup.env(c, port, deadline), { warm: setup.warm, hardLimitMs: deadline + 10_000 })]
+      return [c, await runChild(setup.env(c, port, deadline), { warm: setup.warm })]
     } finally {
       await gate?.close()
     }
@@ -72,7 +76,8 @@ export async function runMatrix<Target extends string> (t: Test, setup: MatrixSe
     t.comment(`${name}: ${o.ok ? 'ok' : `${o.code ?? '?'}${o.inner !== undefined ? ` [${o.inner.join()}]` : ''}`} after ${o.ms} ms, exit ${r.exitLagMs ?? '?'} ms later`)
     if ('ok' in c.expect) {
       t.ok(o.ok, `${name}: startup succeeds (got ${o.code ?? 'ok'}${o.inner !== undefined ? ` [${o.inner.join()}]` : ''} ${said})`)
-      t.ok(o.ms < deadline, `${name}: within the ${deadline} ms deadline (${o.ms} ms)`)
+      // the plugin's own deadline bounds a success; a loaded event loop may run its timer late
+      t.ok(o.ms <= deadline + 1000, `${name}: within the ${deadline} ms deadline + 1 s (${o.ms} ms)`)
     } else {
       const expected = c.expect.inner ?? c.expect.code
       if (o.code === 'FST_CLOUD_SECRETS_TIMEOUT' && RETRIED_UNTIL_DEADLINE.has(expected)) {
@@ -86,7 +91,7 @@ export async function runMatrix<Target extends string> (t: Test, setup: MatrixSe
       t.ok(o.ms <= deadline + 1000, `${name}: failed within deadline + 1 s (${o.ms} ms)`)
       if (c.fast !== undefined) t.ok(o.ms < deadline * 0.8, `${name}: gave up at once, not at the deadline (${o.ms} ms)`, typeof c.fast === 'string' ? { todo: c.fast } : {})
     }
-    t.ok(r.exited, `${name}: the child exited by itself${r.exitLagMs !== undefined ? ` (${r.exitLagMs} ms after its outcome)` : ''}`)
+    t.ok(r.exited, `${name}: the child exited by itself within 10 s of its outcome${r.exitLagMs !== undefined ? ` (${r.exitLagMs} ms after it)` : ''}`)
     t.equal(r.exitCode, 0, `${name}: exit code 0 (no loopback violation)`)
     assertNoLeak(t, r.stdout + r.stderr, sensitive, `${name}: child output`)
   }
