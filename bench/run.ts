@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 import { coldStart, type ProviderBootCase } from './sections/cold-start.js'
 import { requestOverhead } from './sections/request-overhead.js'
 import { fleetBoot } from './sections/fleet.js'
+import { peerComparison } from './sections/peers.js'
 import { startupVsSecrets, LATENCY_MS } from './sections/startup.js'
 import { startWorld, type CloudName } from './worlds.js'
 
@@ -35,6 +36,13 @@ if (want('startup')) {
   sensitive.push(...r.sensitive)
   results.startup = { latencyMs: LATENCY_MS, summary: r.summary, rows: r.rows }
   print(`## Startup vs secret count (every fake request +${LATENCY_MS} ms; register → ready; baseline = credentials, then one awaited get per secret)\n\n${r.table}`)
+}
+
+if (want('peers')) {
+  const r = await peerComparison(clouds, { n: 50, latencyMs: LATENCY_MS, runs })
+  sensitive.push(...r.sensitive)
+  results.peers = { n: 50, latencyMs: LATENCY_MS, connectionMs: 2 * LATENCY_MS, summary: r.summary, rows: r.rows }
+  print(`## Ours beside the other systems (N = 50; every fake request +${LATENCY_MS} ms, every new TLS connection waits until it is ${2 * LATENCY_MS} ms old; fresh process per boot, SDK import included; median of ${runs} alternating boots)\n\n${r.table}`)
 }
 
 if (want('fleet')) {

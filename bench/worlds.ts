@@ -21,9 +21,12 @@ export interface BenchWorld {
   ids: string[]
   /** id → value, to check what was loaded */
   values: Map<string, string>
-  setLatency: (ms: number) => void
+  /** every request +ms; every new TLS connection waits until it is `connectionMs` old (default 2 × ms: TCP + TLS handshake) */
+  setLatency: (ms: number, connectionMs?: number) => void
   /** cumulative requests by kind; diff two snapshots for one boot */
   counts: () => Record<string, number>
+  /** cumulative TLS connections (HTTP/2 sessions count once) by host; diff two snapshots for one boot */
+  connections: () => Record<string, number>
   /** the count kinds that are token / credential acquisitions */
   tokenKinds: string[]
   /** what the seed documents do, with the same SDK against the same fakes */
@@ -61,7 +64,8 @@ export async function startAwsWorld (): Promise<BenchWorld> {
     env: { ...fakes.env, AWS_CONTAINER_CREDENTIALS_FULL_URI: container.fullUri, AWS_EC2_METADATA_DISABLED: 'true' },
     ids,
     values,
-    setLatency: (ms) => { for (const s of servers) s.faults.latencyMs = ms },
+    setLatency: (ms, connectionMs = 2 * ms) => { for (const s of servers) { s.faults.latencyMs = ms; s.faults.connectionMs = connectionMs } },
+    connections: () => ({ 'Secrets Manager': fakes.sm.connections.accepted, STS: fakes.sts.connections.accepted }),
     counts: () => ({ 'container credentials': container.count('credentials'), ...prefixed('STS ', fakes.sts.counts), ...prefixed('', fakes.sm.counts) }),
     tokenKinds: ['container credentials'],
     baseline: async (list) => {
@@ -93,7 +97,8 @@ export async function startAzureBenchWorld (): Promise<BenchWorld> {
     env: { ...world.redirectEnv(), ...world.appService.env(), AZURE_KEYVAULT_URL: vaultUrl, AZURE_POD_IDENTITY_AUTHORITY_HOST: world.imdsNoIdentity.host },
     ids,
     values,
-    setLatency: (ms) => { for (const s of servers) s.faults.latencyMs = ms },
+    setLatency: (ms, connectionMs = 2 * ms) => { for (const s of servers) { s.faults.latencyMs = ms; s.faults.connectionMs = connectionMs } },
+    connections: () => ({ 'Key Vault': world.keyvault.connections.accepted, Entra: world.entra.connections.accepted }),
     counts: () => ({
       'MI token': world.appService.count('GET /msi/token'),
       'Entra token': world.entra.countMatching(/^POST .*\/token$/),
@@ -128,11 +133,13 @@ export async function startGcpWorld (): Promise<BenchWorld> {
     env: { ...fakes.env, K_SERVICE: 'bench', GCE_METADATA_HOST: fakes.metadata.host, GOOGLE_CLOUD_PROJECT: 'demo-project', CLOUDSDK_CONFIG: mkdtempSync(join(tmpdir(), 'fcs-bench-gcloud-')) },
     ids,
     values,
-    setLatency: (ms) => {
+    setLatency: (ms, connectionMs = 2 * ms) => {
       world.faults.secretManager.latencyMs = ms
+      world.faults.secretManager.connectionMs = connectionMs
       world.faults.metadata.latencyMs = ms
       world.faults.oauth.latencyMs = ms
     },
+    connections: () => ({ 'Secret Manager': fakes.secretManager.connections.accepted }),
     counts: () => ({
       ...Object.fromEntries([...world.counters.metadata].map(([path, n]) => [`metadata ${path === '' ? '/' : path.replace(/^instance\/service-accounts\/default\//, 'sa/')}`, n])),
       'OAuth token': world.counters.oauthToken,

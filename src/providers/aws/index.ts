@@ -12,7 +12,8 @@ import { InFlightRequests } from './requests.js'
 import { loadAwsSdk } from './sdk.js'
 import { sdkLogger } from './sdk-logger.js'
 import { awsRefreshCost } from './refresh.js'
-import { loadAwsSecrets } from './secrets.js'
+import { WarmAgent } from '../../shared/warm-agent.js'
+import { firstRoundCalls, loadAwsSecrets, prefetchAwsReads, type EarlyReads } from './secrets.js'
 import { detectPlatform } from './sources.js'
 import { StsCaller } from './sts.js'
 
@@ -26,6 +27,8 @@ function identityDetails (source: string, profile: string, roleArn: string | und
 /** Timeouts of the plugin's own SDK clients; the startup deadline still bounds every call. */
 const CONNECT_TIMEOUT_MS = 3000
 const REQUEST_TIMEOUT_MS = 30_000
+/** connections to Secrets Manager opened while the credentials resolve, at most (one per first-round call) */
+export const WARM_CONNECTIONS_MAX = 10
 
 /**
  * Provider `aws`: the SDK's default Node credential chain, STS GetCallerIdentity for the
@@ -48,15 +51,29 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   let endpoints: EndpointSettings = { env, partition: sdk.partition }
   let region = ''
   const batch = { denied: false }
+  // the plugin's own Secrets Manager and STS connections, opened while the credentials resolve
+  const smAgent = new WarmAgent({ maxSockets: 64 })
+  const stsAgent = new WarmAgent({ maxSockets: 4 })
+  let early: EarlyReads | undefined
+  const closing = new AbortController()
 
   const sdkClientConfig = (): Record<string, unknown> => ({
     region,
     credentials: chain?.provider,
     // the plugin owns retries (ctx.retry, inside the deadline)
     maxAttempts: 1,
-    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
+    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true, httpsAgent: smAgent },
     logger: sdkLogger(log)
   })
+
+  const loaderClientFor = (r: string): SecretsManagerSdk.SecretsManagerClient => {
+    if (r === region && loaderClient !== undefined) return loaderClient
+    const hit = regionalClients.get(r)
+    if (hit !== undefined) return hit
+    const made = (factory as AwsClientFactory).own(new sm.SecretsManagerClient({ ...sdkClientConfig(), region: r }))
+    regionalClients.set(r, made)
+    return made
+  }
 
   const provider: Provider<AwsClients> = {
     name: 'aws',
@@ -71,11 +88,24 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       endpoints = { env, profile, partition: sdk.partition }
       chain = new CredentialChain(sdk, env, region, ctx.deadline.remaining(), requests, log)
       factory = new AwsClientFactory(chain.provider, region)
+      const refs = config.references.filter((r) => r.provider === 'aws')
+      // the handshakes ride beside the credential round trip: the reads and STS then find them open
+      const warming = sdk.signing().then((signing) => {
+        const caller = new StsCaller({ sdk: signing, credentials: (chain as CredentialChain).provider, region, endpoint: endpoints, connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, httpsAgent: stsAgent })
+        stsAgent.warm(caller.url, 1)
+        return caller
+      })
+      warming.catch(() => {})
+      smAgent.warm(serviceEndpoint('secretsmanager', region, endpoints).url, Math.min(firstRoundCalls(refs, region), WARM_CONNECTIONS_MAX))
       const { credentials, source } = await chain.resolve(ctx)
 
-      const signing = await sdk.signing()
-      sts = new StsCaller({ sdk: signing, credentials: chain.provider, region, endpoint: endpoints, connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS })
+      sts = await warming
       const stsCaller = sts
+      loaderClient = factory.own(new sm.SecretsManagerClient(sdkClientConfig()))
+      // the first round of reads goes out beside GetCallerIdentity (which only completes the
+      // identity report); an STS failure still fails the startup, with its own code. Custom
+      // checks keep their place before any secret is read.
+      if (config.checks.custom.length === 0) early = prefetchAwsReads(refs, { sdk: sm, clientFor: loaderClientFor, region, batch }, AbortSignal.any([ctx.deadline.signal, closing.signal]))
       const caller = await ctx.retry(`identity: STS GetCallerIdentity (${source}, region ${region})`, async (signal) =>
         await requests.run(signal, async () => await stsCaller.getCallerIdentity(signal)),
       (err) => classifyAwsError(err, { refs: config.references, identity: { source, region }, action: 'sts:GetCallerIdentity', profile: profile.name, service: 'STS', endpoint: stsCaller.host }))
@@ -91,7 +121,6 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
         details: identityDetails(source, profile.name, env.AWS_ROLE_ARN),
         ...identityOverride
       }
-      loaderClient = factory.own(new sm.SecretsManagerClient(sdkClientConfig()))
       const own = factory
       const credentialsProvider = chain.provider
       clients = Object.freeze({
@@ -114,22 +143,22 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
 
     async loadSecrets (refs, ctx) {
       if (loaderClient === undefined) throw new CloudSecretsError('CONFIG', 'aws: loadSecrets was called before resolveIdentity', { provider: 'aws' })
-      return await loadAwsSecrets(refs, ctx, {
-        sdk: sm,
-        clientFor: (r) => {
-          if (r === region) return loaderClient as SecretsManagerSdk.SecretsManagerClient
-          const hit = regionalClients.get(r)
-          if (hit !== undefined) return hit
-          const made = (factory as AwsClientFactory).own(new sm.SecretsManagerClient({ ...sdkClientConfig(), region: r }))
-          regionalClients.set(r, made)
-          return made
-        },
-        endpointFor: (r) => serviceEndpoint('secretsmanager', r, endpoints).host,
-        region,
-        profile: chain?.profile.name,
-        log,
-        batch
-      })
+      try {
+        return await loadAwsSecrets(refs, ctx, {
+          sdk: sm,
+          clientFor: loaderClientFor,
+          endpointFor: (r) => serviceEndpoint('secretsmanager', r, endpoints).host,
+          region,
+          profile: chain?.profile.name,
+          log,
+          batch,
+          early
+        })
+      } finally {
+        early = undefined
+        smAgent.release()
+        stsAgent.release()
+      }
     },
 
     clients (): AwsClients {
@@ -138,10 +167,14 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     },
 
     async close () {
+      closing.abort()
       requests.close()
       sts?.close()
       chain?.close()
       factory?.close()
+      // external agents: the SDK's handlers do not destroy them
+      smAgent.destroy()
+      stsAgent.destroy()
     }
   }
   return provider

@@ -57,7 +57,7 @@ export type HashConstructor = new (secret?: string | Uint8Array) => { update: (d
 
 export interface SigningSdk {
   SignatureV4: new (init: { credentials: AwsCredentials | AwsCredentialsProvider, region: string, service: string, sha256: HashConstructor, applyChecksum?: boolean, uriEscapePath?: boolean }) => SignerLike
-  NodeHttpHandler: new (init: { connectionTimeout?: number, requestTimeout?: number, throwOnRequestTimeout?: boolean }) => HttpHandlerLike
+  NodeHttpHandler: new (init: { connectionTimeout?: number, requestTimeout?: number, throwOnRequestTimeout?: boolean, httpsAgent?: unknown }) => HttpHandlerLike
   streamCollector: (stream: unknown) => Promise<Uint8Array>
 }
 

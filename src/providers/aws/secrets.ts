@@ -23,7 +23,33 @@ export interface SecretsDeps {
    * every chunk reads singly
    */
   batch: { denied: boolean, unsupported?: boolean }
+  /** reads already sent while the identity was being proved (see `prefetchAwsReads`): each is used once, as its call's first attempt */
+  early?: EarlyReads
 }
+
+/** The first attempts of a startup's reads, sent beside STS GetCallerIdentity, by `readKey`. */
+export class EarlyReads {
+  private readonly sent = new Map<string, Promise<unknown>>()
+
+  add (key: string, read: Promise<unknown>): void {
+    // a read nobody takes (STS failed, the batch proved denied) must not be an unhandled rejection
+    read.catch(() => {})
+    this.sent.set(key, read)
+  }
+
+  take<T>(key: string): Promise<T> | undefined {
+    const read = this.sent.get(key)
+    this.sent.delete(key)
+    return read as Promise<T> | undefined
+  }
+
+  get size (): number {
+    return this.sent.size
+  }
+}
+
+const batchKey = (ids: readonly string[]): string => `batch\u0000${ids.join('\u0000')}`
+const singleKey = (f: Fetch): string => `single\u0000${f.key}`
 
 /** attempts of one BatchGetSecretValue call that answers 5xx before the chunk falls back to single reads */
 export const BATCH_SERVER_ATTEMPTS = 3
@@ -64,13 +90,7 @@ function aliasesOf (refs: readonly SecretReference[]): string {
  * batch call itself denied → single calls, said once at info.
  */
 export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: LoadContext, deps: SecretsDeps): Promise<Map<string, SecretOutcome>> {
-  const fetches = new Map<string, Fetch>()
-  for (const ref of refs) {
-    const key = fetchKey(ref)
-    const f = fetches.get(key) ?? { key, id: ref.id, region: secretRegion(ref.id, deps.region) ?? deps.region, version: ref.version, stage: ref.stage, refs: [] }
-    f.refs.push(ref)
-    fetches.set(key, f)
-  }
+  const { all, singles, chunks } = planReads(refs, deps.region)
   const results = new Map<string, SecretOutcome>()
   const settle = (f: Fetch, outcome: SecretOutcome): void => { results.set(f.key, outcome) }
   const callContext = (f: Fetch | undefined, action: string, region = f?.region ?? deps.region): AwsCallContext => ({
@@ -88,9 +108,10 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
   const single = async (f: Fetch): Promise<void> => {
     const started = performance.now()
     const pin = f.version !== undefined ? ` version ${f.version}` : f.stage !== undefined ? ` stage ${f.stage}` : ''
+    const early = deps.early?.take<SecretsManagerSdk.GetSecretValueCommandOutput>(singleKey(f))
     try {
-      const out = await ctx.retry(`secret ${aliasesOf(f.refs)} (GetSecretValue ${f.id}${pin})`, async (signal) =>
-        await deps.clientFor(f.region).send(new deps.sdk.GetSecretValueCommand({ SecretId: f.id, VersionId: f.version, VersionStage: f.stage }), { abortSignal: signal }),
+      const out = await ctx.retry(`secret ${aliasesOf(f.refs)} (GetSecretValue ${f.id}${pin})`, async (signal, n) =>
+        n === 0 && early !== undefined ? await early : await sendSingle(deps, f, signal),
       (err) => classifyAwsError(err, callContext(f, GET_SECRET_VALUE)))
       settle(f, outcomeOf(out, f, callContext(f, GET_SECRET_VALUE), f.region, performance.now() - started))
     } catch (err) {
@@ -106,11 +127,12 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
     const region = group[0].region
     const byId = new Map(group.map((f) => [f.id, f]))
     const batchContext = { ...callContext(undefined, BATCH_GET_SECRET_VALUE, region), batch: [...byId.keys()] }
+    const early = deps.early?.take<SecretsManagerSdk.BatchGetSecretValueCommandOutput>(batchKey([...byId.keys()]))
     let out: SecretsManagerSdk.BatchGetSecretValueCommandOutput
     try {
       out = await ctx.retry(`secrets ${aliasesOf(group.flatMap((f) => f.refs))} (BatchGetSecretValue, ${group.length} ids${region !== deps.region ? `, region ${region}` : ''})`, async (signal, n) => {
         try {
-          return await deps.clientFor(region).send(new deps.sdk.BatchGetSecretValueCommand({ SecretIdList: [...byId.keys()] }), { abortSignal: signal })
+          return n === 0 && early !== undefined ? await early : await sendBatch(deps, group, signal)
         } catch (err) {
           // a batch that keeps answering 5xx (e.g. an HTML error page from an endpoint that does
           // not serve it) must leave the deadline to the single reads
@@ -161,14 +183,6 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
     return [...retry, ...left]
   }
 
-  const all = [...fetches.values()]
-  const batched = new Set(batchedIds(refs))
-  const singles = all.filter((f) => isPinned(f) || !batched.has(f.id))
-  const grouped = all.filter((f) => !isPinned(f) && batched.has(f.id))
-  // batches per region (a full ARN is read in its own region)
-  const byRegion = new Map<string, Fetch[]>()
-  for (const f of grouped) byRegion.set(f.region, [...(byRegion.get(f.region) ?? []), f])
-  const chunks = [...byRegion.values()].flatMap((list) => chunk(list))
   const runChunk = async (group: Fetch[]): Promise<void> => {
     const rest = await ctx.limit(async () => await batch(group))
     await Promise.all(rest.map(async (f) => { await ctx.limit(async () => { await single(f) }) }))
@@ -190,6 +204,59 @@ export async function loadAwsSecrets (refs: readonly SecretReference[], ctx: Loa
     for (const ref of f.refs) outcomes.set(ref.alias, outcome)
   }
   return outcomes
+}
+
+/**
+ * The calls one startup makes first, the same for the early reads and the load: unpinned secrets
+ * in chunks of 20 per region (a full ARN is read in its own region), pinned ones and lone ids
+ * singly.
+ */
+function planReads (refs: readonly SecretReference[], region: string): { all: Fetch[], singles: Fetch[], chunks: Fetch[][] } {
+  const fetches = new Map<string, Fetch>()
+  for (const ref of refs) {
+    const key = fetchKey(ref)
+    const f = fetches.get(key) ?? { key, id: ref.id, region: secretRegion(ref.id, region) ?? region, version: ref.version, stage: ref.stage, refs: [] }
+    f.refs.push(ref)
+    fetches.set(key, f)
+  }
+  const all = [...fetches.values()]
+  const batched = new Set(batchedIds(refs))
+  const singles = all.filter((f) => isPinned(f) || !batched.has(f.id))
+  const byRegion = new Map<string, Fetch[]>()
+  for (const f of all.filter((f) => !isPinned(f) && batched.has(f.id))) byRegion.set(f.region, [...(byRegion.get(f.region) ?? []), f])
+  return { all, singles, chunks: [...byRegion.values()].flatMap((list) => chunk(list)) }
+}
+
+/** How many calls the first round of reads makes in the provider's own region (connections worth warming). */
+export function firstRoundCalls (refs: readonly SecretReference[], region: string): number {
+  const { singles, chunks } = planReads(refs, region)
+  return [...singles, ...chunks.map((c) => c[0])].filter((f) => f.region === region).length
+}
+
+type EarlyDeps = Pick<SecretsDeps, 'sdk' | 'clientFor' | 'region' | 'batch'>
+
+/**
+ * Sends the first round of reads in the provider's own region now, before the identity report is
+ * complete (beside STS GetCallerIdentity): with the credentials in hand nothing else is waited
+ * for. The load then takes each answer as its call's first attempt and classifies it as usual,
+ * so a failure keeps its own code; when the identity proof fails, the answers are dropped.
+ */
+export function prefetchAwsReads (refs: readonly SecretReference[], deps: EarlyDeps, signal: AbortSignal): EarlyReads {
+  const early = new EarlyReads()
+  const { singles, chunks } = planReads(refs, deps.region)
+  for (const f of singles) if (f.region === deps.region) early.add(singleKey(f), sendSingle(deps, f, signal))
+  if (!deps.batch.denied && deps.batch.unsupported !== true) {
+    for (const group of chunks) if (group[0].region === deps.region) early.add(batchKey(group.map((f) => f.id)), sendBatch(deps, group, signal))
+  }
+  return early
+}
+
+async function sendSingle (deps: Pick<SecretsDeps, 'sdk' | 'clientFor'>, f: Fetch, signal: AbortSignal): Promise<SecretsManagerSdk.GetSecretValueCommandOutput> {
+  return await deps.clientFor(f.region).send(new deps.sdk.GetSecretValueCommand({ SecretId: f.id, VersionId: f.version, VersionStage: f.stage }), { abortSignal: signal })
+}
+
+async function sendBatch (deps: Pick<SecretsDeps, 'sdk' | 'clientFor'>, group: readonly Fetch[], signal: AbortSignal): Promise<SecretsManagerSdk.BatchGetSecretValueCommandOutput> {
+  return await deps.clientFor(group[0].region).send(new deps.sdk.BatchGetSecretValueCommand({ SecretIdList: group.map((f) => f.id) }), { abortSignal: signal })
 }
 
 /** A batch call that kept answering 5xx: the chunk is read with single calls instead. */

@@ -67,6 +67,8 @@ export interface StsCallerOptions {
   endpoint: EndpointSettings
   connectionTimeout: number
   requestTimeout: number
+  /** keep-alive agent for the STS connection (the provider warms it while credentials resolve) */
+  httpsAgent?: unknown
 }
 
 /** One STS caller for the app: its own handler (keep-alive), its own clock offset. */
@@ -74,13 +76,13 @@ export class StsCaller {
   private readonly handler: HttpHandlerLike
   private clockOffsetMs = 0
   readonly host: string
-  private readonly url: URL
+  readonly url: URL
 
   constructor (private readonly options: StsCallerOptions) {
     const endpoint = serviceEndpoint('sts', options.region, options.endpoint)
     this.host = endpoint.host
     this.url = new URL(endpoint.url)
-    this.handler = new options.sdk.NodeHttpHandler({ connectionTimeout: options.connectionTimeout, requestTimeout: options.requestTimeout, throwOnRequestTimeout: true })
+    this.handler = new options.sdk.NodeHttpHandler({ connectionTimeout: options.connectionTimeout, requestTimeout: options.requestTimeout, throwOnRequestTimeout: true, httpsAgent: options.httpsAgent })
   }
 
   async getCallerIdentity (signal: AbortSignal): Promise<CallerIdentity> {

@@ -6,6 +6,7 @@ import type { SecretClient, SecretClientOptions } from '@azure/keyvault-secrets'
 import { inspect } from 'node:util'
 import type { Identity } from '../../types.js'
 import { killProcessTree } from '../../shared/child-process.js'
+import type { WarmAgent } from '../../shared/warm-agent.js'
 import type { AzureClients } from './public.js'
 
 type SecretsSdk = typeof import('@azure/keyvault-secrets')
@@ -70,12 +71,16 @@ export class RequestScope {
 
 /** An HttpClient for every SDK object we create, whose requests live inside a RequestScope. */
 export class AbortableHttpClient implements HttpClient {
-  constructor (private readonly inner: HttpClient, readonly scope: RequestScope) {}
+  /** Key Vault hosts whose requests use the warm keep-alive pool */
+  readonly pooled = new Set<string>()
+
+  constructor (private readonly inner: HttpClient, readonly scope: RequestScope, private readonly pool?: WarmAgent) {}
 
   async sendRequest (request: PipelineRequest): Promise<PipelineResponse> {
     const original = request.abortSignal
     const linked = this.scope.link(original)
     request.abortSignal = linked.signal
+    if (this.pool !== undefined && request.agent === undefined && request.url.startsWith('https://') && this.pooled.has(new URL(request.url).host.toLowerCase())) request.agent = this.pool
     try {
       return await this.inner.sendRequest(request)
     } finally {
@@ -93,6 +98,8 @@ export interface ClientsInit {
   identity: () => Identity
   children: Set<ChildProcess>
   scope: RequestScope
+  /** the Key Vault connection pool (warmed while the identity resolves) */
+  pool?: WarmAgent
 }
 
 export interface AzureClientsHandle {
@@ -113,7 +120,7 @@ export function secretClientOptions (httpClient: HttpClient): SecretClientOption
 }
 
 export function createClients (init: ClientsInit): AzureClientsHandle {
-  const httpClient = new AbortableHttpClient(init.pipelineSdk.createDefaultHttpClient(), init.scope)
+  const httpClient = new AbortableHttpClient(init.pipelineSdk.createDefaultHttpClient(), init.scope, init.pool)
   const vaults = new Map<string, SecretClient>()
   const built = new Map<unknown, Map<string, unknown>>()
   let view: AzureClients | undefined
@@ -180,6 +187,7 @@ export function createClients (init: ClientsInit): AzureClientsHandle {
 
   const close = async (): Promise<void> => {
     init.scope.close()
+    init.pool?.destroy()
     for (const child of init.children) killProcessTree(child)
     init.children.clear()
     const closing: Array<Promise<unknown>> = []

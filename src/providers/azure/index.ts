@@ -6,10 +6,12 @@ import type { Identity } from '../../types.js'
 import type { CreateProvider, Provider, ProviderInit, StepContext } from '../types.js'
 import { RequestScope, createClients } from './clients.js'
 import { classifyCredentialError, registerSensitive } from './errors.js'
-import { grantDocuments } from './grant.js'
+import { grantDocuments, secretLocation } from './grant.js'
 import { ARM_SCOPE, CliUnavailableError, buildChain, identityReport, walkChain, type ChainLink } from './identity.js'
 import { azureRefreshCost, changedAzureSecrets } from './refresh.js'
-import { loadSecrets, vaultScopes } from './secrets.js'
+import { WarmAgent } from '../../shared/warm-agent.js'
+import { DEFAULT_CONCURRENCY } from '../../loader.js'
+import { loadSecrets, openVaults, vaultScopes, type VaultOpener } from './secrets.js'
 
 /**
  * Provider `azure`: a DefaultAzureCredential-equivalent chain whose winner we know, Key Vault
@@ -31,12 +33,23 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   let selected: ChainLink | undefined
   let identity: Identity | undefined
   let attempts: CredentialAttempt[] = []
+  // the boot's identity resolution, which a vault's early first read waits for once challenged
+  let resolving: Promise<unknown> | undefined
+  let challengeSeen: (() => void) | undefined
+  let openers: Map<string, VaultOpener> | undefined
+  const pool = new WarmAgent({ maxSockets: DEFAULT_CONCURRENCY })
 
   // the app's credential: the chain link that answered at boot, as DefaultAzureCredential keeps it
   const credential: TokenCredential = {
     async getToken (scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
+      if (selected?.credential === undefined && resolving !== undefined) await resolving.catch(() => {})
       if (selected?.credential === undefined) throw new CliUnavailableError('fastify-cloud-secrets: the Azure identity was not resolved')
-      return await selected.credential.getToken(scopes, options)
+      const token = await selected.credential.getToken(scopes, options)
+      // a vault client asks for a token once it has parsed its 401 challenge; it stores the
+      // challenge when this returns, a few microtasks on: the reads waiting for it go a turn later
+      const seen = challengeSeen
+      if (seen !== undefined) setImmediate(seen)
+      return token
     }
   }
   const handle = createClients({
@@ -46,7 +59,8 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     defaultVaultUrl: config.azure.vaultUrl,
     identity: () => identity ?? { provider: 'azure', platform: 'unknown', source: 'unresolved' },
     children,
-    scope
+    scope,
+    pool
   })
   const links = buildChain({
     sdk: identitySdk,
@@ -67,7 +81,22 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     async resolveIdentity (ctx: StepContext): Promise<Identity> {
       scope.bindStartup(ctx.deadline.signal)
       attempts = []
-      const { link, token } = await walkChain(links, bootScope, ctx, attempts)
+      // each vault's connections open now, and its first read (whose 401 challenge needs no token)
+      // goes out beside the token request; the reads then find the challenge known and the pool warm
+      const vaults = new Map<string, number>()
+      for (const ref of refs) {
+        const where = secretLocation(ref, config.azure.vaultUrl)
+        if (where !== undefined) vaults.set(where.vaultUrl, (vaults.get(where.vaultUrl) ?? 0) + 1)
+      }
+      for (const [vaultUrl, count] of vaults) {
+        handle.httpClient.pooled.add(new URL(vaultUrl).host.toLowerCase())
+        pool.warm(vaultUrl, Math.min(count, DEFAULT_CONCURRENCY))
+      }
+      const walking = walkChain(links, bootScope, ctx, attempts)
+      resolving = walking
+      const challenged = new Promise<void>((resolve) => { challengeSeen = resolve })
+      if (config.checks.custom.length === 0) openers = openVaults(refs, { secretClient: handle.secretClient, defaultVaultUrl: config.azure.vaultUrl }, ctx.deadline.signal, challenged)
+      const { link, token } = await walking
       selected = link
       identity = { ...identityReport(link, token, env), ...identityOverride }
       log.debug({ source: identity.source, principal: identity.principal, scope: bootScope, attempts: attempts.map((a) => `${a.source}:${a.outcome}`) }, 'azure identity resolved')
@@ -103,7 +132,13 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     },
     loadSecrets: async (loadRefs, ctx) => {
       scope.bindStartup(ctx.deadline.signal)
-      return await loadSecrets(loadRefs, ctx, { secretClient: handle.secretClient, defaultVaultUrl: config.azure.vaultUrl, stamps })
+      try {
+        return await loadSecrets(loadRefs, ctx, { secretClient: handle.secretClient, defaultVaultUrl: config.azure.vaultUrl, stamps, openers })
+      } finally {
+        openers = undefined
+        challengeSeen = undefined
+        pool.release()
+      }
     },
     changedSecrets: async (changeRefs, ctx) => {
       scope.bindStartup(ctx.deadline.signal)

@@ -1,11 +1,14 @@
 import http from 'node:http'
 import https from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
+import { ConnectionClock, peerOf } from '../connection-cost.js'
 
 /** Fault injection, per fake; change it between requests (`fake.faults = { … }`). */
 export interface Faults {
   /** added before every answer */
   latencyMs?: number
+  /** TLS fakes: a request on a connection younger than this waits until it is this old (handshake cost) */
+  connectionMs?: number
   /** accept the request and never answer (until the fake closes) */
   hang?: boolean
   /** answer the next N requests with the service's 5xx error */
@@ -49,6 +52,8 @@ export interface FakeServerOptions {
 export class FakeServer {
   readonly counts: Record<string, number> = {}
   readonly requests: Array<{ kind: string, path: string, headers: http.IncomingHttpHeaders }> = []
+  /** connections accepted, and their age for `faults.connectionMs` */
+  readonly connections = new ConnectionClock()
   faults: Faults = {}
   port = 0
   private readonly server: http.Server
@@ -58,6 +63,7 @@ export class FakeServer {
   constructor (private readonly serverOptions: FakeServerOptions) {
     const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => { this.serve(req, res) }
     this.server = serverOptions.tls !== undefined ? https.createServer({ key: serverOptions.tls.key, cert: serverOptions.tls.cert }, listener) : http.createServer(listener)
+    this.connections.watch(this.server)
     this.server.on(serverOptions.tls !== undefined ? 'secureConnection' : 'connection', (socket: Socket) => {
       this.sockets.add(socket)
       socket.on('close', () => this.sockets.delete(socket))
@@ -102,11 +108,11 @@ export class FakeServer {
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://fake')
       const request: FakeRequest = { method: req.method ?? 'GET', path: url.pathname, url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') }
-      this.answer(request, res).catch(() => { res.destroy() })
+      this.answer(request, res, peerOf(req.socket)).catch(() => { res.destroy() })
     })
   }
 
-  private async answer (req: FakeRequest, res: http.ServerResponse): Promise<void> {
+  private async answer (req: FakeRequest, res: http.ServerResponse, peer: string): Promise<void> {
     const kind = this.serverOptions.kindOf(req)
     this.counts[kind] = (this.counts[kind] ?? 0) + 1
     this.requests.push({ kind, path: req.path, headers: req.headers })
@@ -116,6 +122,7 @@ export class FakeServer {
       res.on('close', () => this.hung.delete(res))
       return
     }
+    if (this.serverOptions.tls !== undefined) await this.connections.settle(faults.connectionMs, peer)
     if (faults.latencyMs !== undefined && faults.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, faults.latencyMs))
     let answer: FakeAnswer
     if ((faults.throttles ?? 0) > 0) {

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import http from 'node:http'
 import https from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
+import { ConnectionClock, peerOf } from '../connection-cost.js'
 
 /** A principal the fakes issue tokens for (an app registration, a managed identity or a user). */
 export interface FakePrincipal {
@@ -60,6 +61,8 @@ export class TokenRegistry {
 export interface Faults {
   /** delay every answer */
   latencyMs?: number
+  /** TLS fakes: a request on a connection younger than this waits until it is this old (handshake cost) */
+  connectionMs?: number
   /** accept requests and never answer */
   hang?: boolean
   /** answered one per request, in order, before normal service resumes */
@@ -76,6 +79,9 @@ export abstract class FakeServer {
   /** requests refused by `faults.rateLimit` */
   throttled = 0
   port = 0
+  /** connections accepted, and their age for `faults.connectionMs` */
+  readonly connections = new ConnectionClock()
+  private tls = false
   private bucket = { tokens: Number.NaN, at: 0 }
   protected server?: http.Server | https.Server
   private readonly sockets = new Set<Socket>()
@@ -94,6 +100,8 @@ export abstract class FakeServer {
   async start (tls?: { key: string, cert: string }): Promise<this> {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => { this.dispatch(req, res).catch(() => res.destroy()) }
     this.server = tls !== undefined ? https.createServer({ key: tls.key, cert: tls.cert }, handler) : http.createServer(handler)
+    this.tls = tls !== undefined
+    this.connections.watch(this.server)
     this.server.on(tls !== undefined ? 'secureConnection' : 'connection', (socket: Socket) => {
       this.sockets.add(socket)
       socket.on('close', () => this.sockets.delete(socket))
@@ -115,6 +123,7 @@ export abstract class FakeServer {
     this.total++
     const body = await readBody(req)
     if (this.faults.hang === true) return
+    if (this.tls) await this.connections.settle(this.faults.connectionMs, peerOf(req.socket))
     if (this.faults.latencyMs !== undefined) await new Promise((resolve) => setTimeout(resolve, this.faults.latencyMs))
     const limit = this.faults.rateLimit
     if (limit !== undefined && this.accepts(req, url) && !this.take(limit)) {

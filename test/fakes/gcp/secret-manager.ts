@@ -2,6 +2,8 @@ import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
+import type { Server as NetServer } from 'node:net'
+import { ConnectionClock } from '../connection-cost.js'
 import { crc32cBitwise } from './jwt.js'
 import type { GcpWorld } from './world.js'
 
@@ -33,6 +35,8 @@ const VERSION_NAME = /^projects\/([^/]+)\/(?:locations\/([^/]+)\/)?secrets\/([^/
 
 export interface SecretManagerFake {
   port: number
+  /** HTTP/2 sessions (TCP connections) accepted */
+  connections: ConnectionClock
   close: () => Promise<void>
 }
 
@@ -45,6 +49,7 @@ export interface SecretManagerFake {
 export async function startSecretManagerFake (world: GcpWorld, tls: { key: string, cert: string }): Promise<SecretManagerFake> {
   const server = new grpc.Server()
   const hanging = new Set<() => void>()
+  const connections = new ConnectionClock()
   server.addService(secretManagerService(), {
     accessSecretVersion (call: grpc.ServerUnaryCall<{ name?: string }, unknown>, callback: grpc.sendUnaryData<unknown>) {
       const name = call.request.name ?? ''
@@ -58,8 +63,12 @@ export async function startSecretManagerFake (world: GcpWorld, tls: { key: strin
         return
       }
       const answer = (): void => { callback(...accessSecretVersion(world, name, host, call.metadata)) }
-      if (faults.latencyMs !== undefined && faults.latencyMs > 0) setTimeout(answer, faults.latencyMs)
-      else answer()
+      const delayed = (): void => {
+        if (faults.latencyMs !== undefined && faults.latencyMs > 0) setTimeout(answer, faults.latencyMs)
+        else answer()
+      }
+      if (faults.connectionMs !== undefined && faults.connectionMs > 0) connections.settle(faults.connectionMs, call.getPeer()).then(delayed, delayed)
+      else delayed()
     }
   })
   const port = await new Promise<number>((resolve, reject) => {
@@ -68,8 +77,11 @@ export async function startSecretManagerFake (world: GcpWorld, tls: { key: strin
       else resolve(p)
     })
   })
+  // grpc-js has no connection event: watch the HTTP/2 servers it bound (a private field, test-only)
+  for (const h2 of (server as unknown as { http2Servers: Map<NetServer, unknown> }).http2Servers.keys()) connections.watch(h2)
   return {
     port,
+    connections,
     close: async () => {
       hanging.clear()
       server.forceShutdown()

@@ -10,6 +10,8 @@ export interface FakeStatus { code: number, details: string }
 export interface SecretManagerFaults {
   /** delay before answering each call, ms */
   latencyMs?: number
+  /** a call on an HTTP/2 session younger than this waits until it is this old (TCP + TLS handshake cost) */
+  connectionMs?: number
   /** accept calls and never answer */
   hang?: boolean
   /** statuses answered, one per call, before normal service resumes (e.g. 14 UNAVAILABLE, 8 RESOURCE_EXHAUSTED) */
