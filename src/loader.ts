@@ -55,7 +55,7 @@ export async function loadAllSecrets (
   identities: Partial<Record<ProviderName, Identity>>,
   deadline: Deadline,
   log: Logger,
-  options: { concurrency?: number, retry?: RetryPolicy, onSecret?: (report: SecretReport) => void } = {}
+  options: { concurrency?: number, retry?: RetryPolicy, onSecret?: (report: SecretReport) => void, wasAbsent?: (alias: string) => boolean } = {}
 ): Promise<LoadedSecrets> {
   const values = new Map<string, string | undefined>()
   const failures: CloudSecretsError[] = []
@@ -90,7 +90,7 @@ export async function loadAllSecrets (
         error: new CloudSecretsError('UNAVAILABLE', `provider ${name} returned no result for this secret`, { provider: name })
       }
       const elapsed = performance.now() - started
-      const settled = settle(ref, outcome, ctx.identity, log, elapsed)
+      const settled = settle(ref, outcome, ctx.identity, log, elapsed, options.wasAbsent?.(ref.alias) === true ? 'debug' : 'warn')
       if (settled instanceof CloudSecretsError) {
         failures.push(settled)
         deadline.recordFailure(settled)
@@ -116,11 +116,12 @@ function reportOf (ref: SecretReference, outcome: SecretOutcome, settled: CloudS
   return { ...base, status: 'ok', store, version, bytes: Buffer.byteLength(settled.value, 'utf8') }
 }
 
-function settle (ref: SecretReference, outcome: SecretOutcome, identity: Identity, log: Logger, elapsed: number): CloudSecretsError | { value: string | undefined } {
+/** `absentLevel`: warn when an optional secret becomes absent; debug when it already was (a refresh cycle). */
+function settle (ref: SecretReference, outcome: SecretOutcome, identity: Identity, log: Logger, elapsed: number, absentLevel: 'warn' | 'debug'): CloudSecretsError | { value: string | undefined } {
   if (!outcome.ok) {
     const error = outcome.error.alias === ref.alias ? outcome.error : outcome.error.forAlias(ref.alias, outcome.error.secret ?? ref.id)
     if (ref.optional && error.kind === 'NOT_FOUND') {
-      log.warn({ alias: ref.alias, provider: ref.provider, secret: ref.id, code: error.code }, 'optional secret is absent; app.secrets.%s is undefined', ref.alias)
+      log[absentLevel]({ alias: ref.alias, provider: ref.provider, secret: ref.id, code: error.code }, 'optional secret is absent; app.secrets.%s is undefined', ref.alias)
       return { value: undefined }
     }
     return error
@@ -142,7 +143,7 @@ function settle (ref: SecretReference, outcome: SecretOutcome, identity: Identit
           : `add "${path}" to the JSON of ${ref.id}, fix the path after #, or mark the reference ?optional`
       })
       if (ref.optional) {
-        log.warn({ alias: ref.alias, provider: ref.provider, secret: ref.id, code: error.code }, 'optional JSON key is absent; app.secrets.%s is undefined', ref.alias)
+        log[absentLevel]({ alias: ref.alias, provider: ref.provider, secret: ref.id, code: error.code }, 'optional JSON key is absent; app.secrets.%s is undefined', ref.alias)
         return { value: undefined }
       }
       return error

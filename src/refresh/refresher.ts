@@ -220,7 +220,9 @@ export class SecretsRefresher {
         const loaded = await loadAllSecrets(toRead, init.providers, this.identities, deadline, log, {
           concurrency: init.concurrency,
           retry: init.retry,
-          onSecret: (report) => { if (report.status !== 'failed') versions.set(report.alias, report.version) }
+          onSecret: (report) => { if (report.status !== 'failed') versions.set(report.alias, report.version) },
+          // an optional secret that stays absent is said once (at startup, or when it goes), not every cycle
+          wasAbsent: (alias) => this.values.has(alias) && this.values.get(alias) === undefined
         })
         for (const [alias, value] of loaded.values) read.set(alias, { value, version: versions.get(alias) })
         for (const f of loaded.failures) if (f.alias !== undefined) failures.set(f.alias, f)

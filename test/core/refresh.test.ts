@@ -127,6 +127,28 @@ test('failures keep the last good values, warn once per change of state, go stal
   t.equal(app.secrets.a, value)
 })
 
+test('an optional secret that stays absent is warned about once (at startup), not every cycle; again when it goes after being there', async (t) => {
+  const clock = new ManualClock()
+  const store = valuesFile(t, { a: randomSecret('a') })
+  const { app, logs } = await start(t, { local: { file: store.file }, refresh: { intervalMs: 10_000 }, secrets: { a: 'a', sentry: 'sentry?optional' } }, clock)
+  await app.ready()
+  const absentWarns = (): number => logs.records().filter((r) => r.level === 40 && r.alias === 'sentry' && /optional secret is absent/.test(String(r.msg))).length
+  t.equal(absentWarns(), 1, 'the startup warn')
+  for (let i = 0; i < 3; i++) { clock.fire(); await clock.armed() }
+  t.equal(absentWarns(), 1, 'three cycles later: still one warn')
+  const dsn = randomSecret('dsn')
+  store.write({ a: randomSecret('a2'), sentry: dsn })
+  clock.fire()
+  await clock.armed()
+  t.equal(app.secrets.sentry, dsn, 'it appeared')
+  store.write({ a: randomSecret('a3') })
+  clock.fire()
+  await clock.armed()
+  t.equal(app.secrets.sentry, undefined, 'it went')
+  t.equal(absentWarns(), 2, 'a change of state: warned again')
+  assertNoLeak(t, logs.text(), [dsn], 'logs')
+})
+
 test('an error event with no listener, or a listener that throws, never throws into the app', async (t) => {
   const clock = new ManualClock()
   const store = valuesFile(t, { a: 'x'.repeat(12) })

@@ -35,7 +35,8 @@ export class ManualClock implements RefreshClock {
 
   /** waits until a timer is armed again (the cycle settled) */
   async armed (): Promise<void> {
-    for (let i = 0; i < 1000 && this.timers.size === 0; i++) await new Promise((resolve) => setImmediate(resolve))
+    // a cycle reads files or sockets (thread pool, network): poll with real 1 ms sleeps, up to 10 s on a busy machine
+    for (let i = 0; i < 10_000 && this.timers.size === 0; i++) await new Promise((resolve) => i < 100 ? setImmediate(resolve) : setTimeout(resolve, 1))
     if (this.timers.size === 0) throw new Error('no timer was armed again')
   }
 }
