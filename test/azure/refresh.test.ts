@@ -70,6 +70,46 @@ test('Key Vault refresh: one list of properties per cycle, a GET only for what c
     t.match(refresh.status().failing, { jwtKey: 'FST_CLOUD_SECRETS_NOT_FOUND' })
     if (versions !== undefined) vault.secrets.set('jwt-key', versions)
   })
+
+  await t.test('faults during refresh keep the last good snapshot and emit error: 429 + Retry-After, 5xx, denied, expired token, hang', async (t) => {
+    vault.readers.add(mi.oid)
+    t.teardown(() => { vault.readers.delete(mi.oid); world.keyvault.faults.script = undefined; world.keyvault.faults.hang = undefined })
+    useEnv(t, { ...base, CLOUD_SECRETS: 'jwtKey=jwt-key,other=other', CLOUD_SECRETS_REFRESH_MS: '1h', CLOUD_SECRETS_TIMEOUT_MS: '1500' })
+    const { app, error, logs } = await startApp(t, internal)
+    t.error(error)
+    const refresh = app.cloud.refresh
+    if (refresh === undefined) throw new Error('refresh is on')
+    const errors: Array<RefreshEvents['error']> = []
+    refresh.on('error', (e) => errors.push(e))
+    const snapshot = app.secrets
+    const persistent = (status: number, retryAfter?: string): Array<{ status: number, retryAfter?: string }> => Array.from({ length: 200 }, () => ({ status, retryAfter }))
+    const expectFail = async (what: string, code: RegExp): Promise<void> => {
+      const before = errors.length
+      const result = await refresh.now()
+      t.ok(result.failed.length > 0, `${what}: the cycle failed (${result.failed.join()})`)
+      t.equal(errors.length, before + 1, `${what}: one error event`)
+      const codes = Object.values(errors.at(-1)?.errors ?? {}).map((e) => e.code)
+      t.ok(codes.length > 0 && codes.every((c) => code.test(c)), `${what}: ${codes.join()}`)
+      t.equal(app.secrets, snapshot, `${what}: the last good snapshot stays`)
+    }
+    world.keyvault.faults.script = persistent(429, '0')
+    await expectFail('429 with Retry-After', /THROTTLED/)
+    world.keyvault.faults.script = persistent(503)
+    await expectFail('5xx', /UNAVAILABLE/)
+    world.keyvault.faults.script = persistent(401)
+    await expectFail('token refused (expired)', /TOKEN|ACCESS_DENIED/)
+    world.keyvault.faults.script = undefined
+    vault.readers.delete(mi.oid)
+    await expectFail('denied', /ACCESS_DENIED/)
+    vault.readers.add(mi.oid)
+    world.keyvault.faults.hang = true
+    await expectFail('hang (the cycle deadline)', /TIMEOUT/)
+    world.keyvault.faults.hang = undefined
+    const recovered = once(refresh as never, 'recovered')
+    t.same(await refresh.now(), { rotated: [], failed: [] }, 'works again')
+    t.ok((await recovered)[0] !== undefined, 'recovered event')
+    assertNoLeak(t, logs.text() + JSON.stringify(errors), [v1, String(app.secrets.jwtKey), String(app.secrets.other)], 'refresh logs and error events')
+  })
 })
 
 test('the least-privilege grant adds list only when refresh is on', async (t) => {

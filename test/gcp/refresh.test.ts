@@ -17,7 +17,7 @@ async function start (t: Test, options: CloudSecretsOptions): Promise<{ app: Fas
   return { app, logs }
 }
 
-test('rotation end to end: a new version → one rotated event with the resolved version names; faults keep the last good snapshot', async (t) => {
+test('rotation end to end: a new version → one rotated event with the resolved version names; faults (quota, unavailable, denied, deleted, expired credentials, hang) keep the last good snapshot', async (t) => {
   const fakes = await startFakes(t)
   const { world } = fakes
   const v1 = randomSecret('jwt1')
@@ -28,7 +28,7 @@ test('rotation end to end: a new version → one rotated event with the resolved
   world.allowAccess(SA_EMAIL, '*')
   const key = writeServiceAccountKey(world, SA_EMAIL)
   withEnv(t, { GOOGLE_APPLICATION_CREDENTIALS: key.file })
-  const { app, logs } = await start(t, { refresh: 1000, secrets: { jwtKey: 'jwt', dbUser: 'db#user', dbPassword: 'db#password', pinned: 'old?version=1' } })
+  const { app, logs } = await start(t, { refresh: 1000, timeoutMs: 2000, secrets: { jwtKey: 'jwt', dbUser: 'db#user', dbPassword: 'db#password', pinned: 'old?version=1' } })
   const refresh = app.cloud.refresh
   if (refresh === undefined) throw new Error('refresh is on')
   const accesses = (): number => [...world.counters.access.values()].reduce((a, b) => a + b, 0)
@@ -53,7 +53,9 @@ test('rotation end to end: a new version → one rotated event with the resolved
     ['RESOURCE_EXHAUSTED', { always: { code: 8, details: 'Quota exceeded' } }, /THROTTLED/],
     ['UNAVAILABLE', { always: { code: 14, details: 'unavailable' } }, /UNAVAILABLE/],
     ['PERMISSION_DENIED', { always: { code: 7, details: 'Permission denied on resource' } }, /ACCESS_DENIED/],
-    ['NOT_FOUND (deleted)', { always: { code: 5, details: 'Secret not found' } }, /NOT_FOUND/]
+    ['NOT_FOUND (deleted)', { always: { code: 5, details: 'Secret not found' } }, /NOT_FOUND/],
+    ['UNAUTHENTICATED (expired credentials)', { always: { code: 16, details: 'Request had invalid authentication credentials. Expected OAuth 2 access token.' } }, /TOKEN/],
+    ['hang (the cycle deadline)', { hang: true }, /TIMEOUT/]
   ] as const) {
     Object.assign(faults, fault)
     const result = await refresh.now()
@@ -61,6 +63,7 @@ test('rotation end to end: a new version → one rotated event with the resolved
     t.match(errors.at(-1)?.errors.jwtKey?.code, code, `${what} ${errors.length} ${JSON.stringify(errors.at(-1)).slice(0, 300)}`)
     t.equal(app.secrets, snapshot, `${what}: the last good snapshot stays`)
     delete (faults as Record<string, unknown>).always
+    delete (faults as Record<string, unknown>).hang
   }
   t.same(await refresh.now(), { rotated: [], failed: [] }, 'recovers')
   assertNoLeak(t, logs.text() + JSON.stringify(errors) + JSON.stringify(event), [v1, v2, JSON.parse(db).password], 'refresh logs and events')
