@@ -8,7 +8,7 @@ import { serviceEndpoint, type EndpointSettings } from './endpoints.js'
 import { classifyAwsError } from './errors.js'
 import { grantDocuments } from './grant.js'
 import { readProfile } from './profile.js'
-import { InFlightRequests } from './requests.js'
+import { RequestLifetime } from '../../shared/request-lifetime.js'
 import { loadAwsSdk } from './sdk.js'
 import { sdkLogger } from './sdk-logger.js'
 import { awsRefreshCost } from './refresh.js'
@@ -40,7 +40,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   const { config, log, identityOverride } = init
   // the SDK reads process.env itself; plan with what it sees
   const env = process.env
-  const requests = new InFlightRequests()
+  const requests = new RequestLifetime()
   let chain: CredentialChain | undefined
   let factory: AwsClientFactory | undefined
   let loaderClient: SecretsManagerSdk.SecretsManagerClient | undefined
@@ -107,7 +107,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       // checks keep their place before any secret is read.
       if (config.checks.custom.length === 0) early = prefetchAwsReads(refs, { sdk: sm, clientFor: loaderClientFor, region, batch }, AbortSignal.any([ctx.deadline.signal, closing.signal]))
       const caller = await ctx.retry(`identity: STS GetCallerIdentity (${source}, region ${region})`, async (signal) =>
-        await requests.run(signal, async () => await stsCaller.getCallerIdentity(signal)),
+        await requests.track(signal, async () => await stsCaller.getCallerIdentity(signal)),
       (err) => classifyAwsError(err, { refs: config.references, identity: { source, region }, action: 'sts:GetCallerIdentity', profile: profile.name, service: 'STS', endpoint: stsCaller.host }))
 
       const identity: Identity = {
