@@ -217,7 +217,7 @@ export class SecretsRefresher {
         }
         if (toRead.length === 0) return
         const versions = new Map<string, string | undefined>()
-        const loaded = await loadAllSecrets(toRead, init.providers, this.identities, deadline, log, {
+        const loaded = await loadAllSecrets(toRead, init.providers, this.identities, deadline, init.log, {
           concurrency: init.concurrency,
           retry: init.retry,
           onSecret: (report) => { if (report.status !== 'failed') versions.set(report.alias, report.version) },
