@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { recorder, root, round, runJson, stats, table } from '../lib.js'
@@ -11,6 +11,10 @@ export const PEERS: Record<CloudName, string[]> = {
   azure: ['seed', 'SDK Promise.all'],
   gcp: ['seed', 'SDK Promise.all']
 }
+/** the package a peer needs beyond its cloud's SDK (a devDependency); a peer whose package is not installed is skipped, and said so */
+const PEER_PACKAGES: Record<string, string> = { 'Powertools getSecret Promise.all': '@aws-lambda-powertools/parameters' }
+const installed = (system: string): boolean => PEER_PACKAGES[system] === undefined || existsSync(join(root, 'node_modules', PEER_PACKAGES[system], 'package.json'))
+
 /** ours ≤ this × the fastest other system (register → ready, import included) */
 export const PEER_TARGET = 0.8
 /** ours − the import of its path ≤ this × the floor */
@@ -45,6 +49,8 @@ export interface PeerSummary {
   target: number
   met: boolean
   ratios: Record<string, number>
+  /** peers left out because their package is not installed */
+  skipped: string[]
   /** the import of what ours's path loads, in a fresh process, and how many modules that is */
   importMs: ReturnType<typeof stats>
   importModules: number
@@ -78,7 +84,7 @@ export async function peerComparison (providers: CloudName[], { n = 50, latencyM
     try {
       const ids = world.ids.slice(0, n)
       const expected = createHash('sha256').update(ids.map((id) => world.values.get(id)).join('\u0000')).digest('hex')
-      const systems = ['ours', ...PEERS[provider]]
+      const systems = ['ours', ...PEERS[provider].filter(installed)]
       const boots = new Map<string, Array<Boot & { requests: Record<string, number>, connections: Record<string, number> }>>(systems.map((s) => [s, []]))
       world.setLatency(latencyMs, connectionMs)
       // what ours's path loads inside its clock: one recorded boot (not timed), then a fresh
@@ -119,6 +125,7 @@ export async function peerComparison (providers: CloudName[], { n = 50, latencyM
       target: PEER_TARGET,
       met: ratio <= PEER_TARGET,
       ratios: Object.fromEntries(others.map((r) => [r.system, round(ours / r.ms.median, 2)])),
+      skipped: PEERS[provider].filter((system) => !installed(system)),
       importMs: imported.ms,
       importModules: imported.modules,
       oursMinusImportMs: round(net),
@@ -133,6 +140,7 @@ export async function peerComparison (providers: CloudName[], { n = 50, latencyM
     out.push(`### ${provider}\n`)
     out.push(table(['system', 'ms (min/med/max)', 'runs', 'ours / it', 'requests per boot', 'TLS connections per boot'],
       mine.map((r) => [r.system, `${round(r.ms.min, 0)} / ${round(r.ms.median, 0)} / ${round(r.ms.max, 0)}`, r.ms.runs, r.system === 'ours' ? '—' : `${round(ours / r.ms.median, 2)}`, fmt(r.requests), fmt(r.connections)])))
+    for (const system of s.skipped) out.push('', `${system}: SKIPPED, ${PEER_PACKAGES[system]} is not installed (a devDependency: npm install)`)
     out.push('', `ours / fastest other system (${fastest.system}) = ${s.ratio} (target ≤ ${PEER_TARGET}: ${s.met ? 'met' : 'MISSED'})`,
       `import of what ours's path loads (${imported.modules} modules, fresh process, min/med/max of ${imported.ms.runs}): ${round(imported.ms.min, 0)} / ${round(imported.ms.median, 0)} / ${round(imported.ms.max, 0)} ms; ` +
       `ours − import = ${s.oursMinusImportMs} ms = ${s.floorMultiple} × the floor, ${FLOOR[provider].formula} = ${floorMs} ms (target ≤ ${FLOOR_TARGET} × = ${round(FLOOR_TARGET * floorMs)} ms: ${s.floorMet ? 'met' : 'MISSED'}; distance to the floor ${s.distanceToFloorMs >= 0 ? '+' : ''}${s.distanceToFloorMs} ms)`, '')
@@ -140,7 +148,7 @@ export async function peerComparison (providers: CloudName[], { n = 50, latencyM
   rmSync(tmp, { recursive: true, force: true })
   out.push(`### Targets (N = ${n}, L = ${latencyMs} ms, C = ${connectionMs} ms, medians)\n`)
   out.push(table(['cloud', 'ours ms', 'import ms', 'ours − import ms', 'floor', 'floor ms', '(ours − import) / floor', `≤ ${FLOOR_TARGET} × floor`, 'fastest other (ms)', 'ours / fastest other', `≤ ${PEER_TARGET} ×`],
-    summary.map((s) => [s.provider, s.oursMs, round(s.importMs.median), s.oursMinusImportMs, s.floorFormula, s.floorMs, s.floorMultiple, s.floorMet ? 'met' : 'MISSED', `${s.fastest} (${s.fastestMs})`, s.ratio, s.met ? 'met' : 'MISSED'])))
+    summary.map((s) => [s.provider, s.oursMs, round(s.importMs.median), s.oursMinusImportMs, s.floorFormula, s.floorMs, s.floorMultiple, s.floorMet ? 'met' : 'MISSED', `${s.fastest} (${s.fastestMs})${s.skipped.length > 0 ? `; not run: ${s.skipped.join(', ')}` : ''}`, s.ratio, s.met ? 'met' : 'MISSED'])))
   out.push('')
   return { rows, summary, table: out.join('\n'), sensitive }
 }
