@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { writeFileSync } from 'node:fs'
 import { randomSecret } from '../helpers/capture.js'
 import { writeAuthorizedUser, writeExternalAccount, writeServiceAccountKey } from '../fakes/gcp/index.js'
-import { detectPlatform } from '../../src/providers/gcp/identity.js'
+import { detectPlatform } from '../../src/providers/gcp/platform.js'
 import { emptyDir, fakeGcloud, SA_EMAIL, start, startFakes, withEnv } from './helpers.js'
 
 const DEV = 'dev@example.com'
