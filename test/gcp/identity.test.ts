@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { writeFileSync } from 'node:fs'
 import { randomSecret } from '../helpers/capture.js'
 import { writeAuthorizedUser, writeExternalAccount, writeServiceAccountKey } from '../fakes/gcp/index.js'
-import { detectPlatform } from '../../src/providers/gcp/identity.js'
+import { detectPlatform } from '../../src/providers/gcp/platform.js'
 import { emptyDir, fakeGcloud, SA_EMAIL, start, startFakes, withEnv } from './helpers.js'
 
 const DEV = 'dev@example.com'
@@ -145,6 +145,30 @@ test('metadata server on Cloud Run (K_SERVICE): token, email, project id with Me
   t.equal(fakes.world.counters.metadata.get('project/project-id'), 1)
   t.match(logs.records().find((r) => r.level === 40)?.msg, /metadata server/)
   t.same(fakes.world.counters.authKinds, ['bearer'])
+})
+
+test('metadata server, project configured: two metadata requests per boot (token + email, side by side), the Secret Manager channel connected before the token answer', async (t) => {
+  const fakes = await startFakes(t)
+  fakes.world.addSecret('projects/demo-project/secrets/jwt-key', 'jk')
+  fakes.world.allowAccess(fakes.world.metadataIdentity.email, '*')
+  // a slow metadata server: the channel's handshake has the whole token round trip to happen in
+  fakes.world.faults.metadata.latencyMs = 400
+  withEnv(t, { K_SERVICE: 'api', GCE_METADATA_HOST: fakes.metadata.host, GOOGLE_CLOUD_PROJECT: 'demo-project', CLOUD_SECRETS: 'jwtKey=jwt-key' })
+  const { app, error } = await start(t)
+  t.error(error)
+  t.equal(app.secrets.jwtKey, 'jk')
+  t.match(app.cloud.identity, { source: 'gcp:metadata', principal: fakes.world.metadataIdentity.email })
+  t.same(Object.fromEntries(fakes.world.counters.metadata), { 'instance/service-accounts/default/token': 1, 'instance/service-accounts/default/email': 1 }, 'the token and the principal; no probe, no project lookup')
+  t.equal(fakes.world.totalMetadataRequests(), 2, 'two metadata requests per boot')
+  const events = fakes.world.counters.events
+  const at = (event: string): number => events.indexOf(event) === -1 ? Infinity : events.indexOf(event)
+  const tokenAnswer = at('metadata instance/service-accounts/default/token')
+  const firstAnswer = events.findIndex((e) => e.startsWith('metadata ') && !e.startsWith('metadata asked '))
+  t.ok(tokenAnswer !== Infinity && firstAnswer !== -1, `the token was answered (${events.join(' → ')})`)
+  t.ok(at('metadata asked instance/service-accounts/default/email') < firstAnswer && at('metadata asked instance/service-accounts/default/token') < firstAnswer, 'the email and the token were asked side by side (one round trip)')
+  t.ok(at('secret-manager tcp') < tokenAnswer, 'the Secret Manager channel connected before the token answer')
+  t.ok(at('secret-manager tls') < tokenAnswer, 'and finished its TLS handshake before it')
+  t.equal(events.filter((e) => e === 'secret-manager tcp').length, 1, 'one connection')
 })
 
 test('metadata server on GKE (KUBERNETES_SERVICE_HOST) and GCE (probe answered)', async (t) => {

@@ -2,7 +2,8 @@ import type { ChildProcess } from 'node:child_process'
 import { inspect } from 'node:util'
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager'
 import type { Identity, Logger } from '../../types.js'
-import type { AuthTransport, GoogleAuth } from './identity.js'
+import type { GoogleAuth } from './gax.js'
+import type { AuthTransport } from './transport.js'
 import { GLOBAL_ENDPOINT } from './secrets.js'
 import { ClientCache } from '../../shared/client-cache.js'
 import { killProcessTree } from '../../shared/child-process.js'
@@ -28,11 +29,27 @@ export class GcpClientRegistry {
     private readonly log: Logger
   ) {}
 
-  /** Called with the shared GoogleAuth before any token is requested: the Secret Manager client configures it (self-signed JWTs for keys). */
+  /**
+   * Called with the shared GoogleAuth before any token is requested: the Secret Manager client
+   * configures it (self-signed JWTs for keys), and its channel starts connecting, so the TCP +
+   * TLS + HTTP/2 handshake overlaps the token request instead of following it.
+   */
   useAuth (auth: GoogleAuth, projectId: string | undefined): void {
     this.auth = auth
     this.projectId = projectId
-    this.secretManagerFor(GLOBAL_ENDPOINT)
+    this.connect(this.secretManagerFor(GLOBAL_ENDPOINT))
+  }
+
+  /**
+   * Opens a client's gRPC channel without a call (no token is asked for: call credentials run
+   * per call). A failure here is left to the first call, which reports it classified; close()
+   * ends a channel still connecting. REST clients (fallback) have no channel to open.
+   */
+  private connect (client: SecretManagerServiceClient): void {
+    Promise.resolve(client.initialize()).then((stub) => {
+      const channel = (stub as { getChannel?: () => { getConnectivityState: (tryToConnect: boolean) => unknown } }).getChannel?.()
+      if (!this.closed) channel?.getConnectivityState(true)
+    }, () => {})
   }
 
   setProjectId (projectId: string | undefined): void {

@@ -240,3 +240,15 @@ export function retryAfterHeader (err: unknown): number | undefined {
   const value = typeof get === 'function' ? (get as (name: string) => string | null).call(headers, 'retry-after') : (headers as Record<string, unknown>)['retry-after']
   return typeof value === 'string' ? parseRetryAfter(value) : undefined
 }
+
+/** The URL a gaxios error was about (token endpoints and metadata URLs hold no secrets), without its query. */
+export function endpointOf (err: unknown, fallback: string): string {
+  const url = (err as { config?: { url?: unknown } } | undefined)?.config?.url
+  if (url === undefined || url === null) return fallback
+  try {
+    const u = new URL(String(url))
+    return `${u.origin}${u.pathname}`
+  } catch {
+    return fallback
+  }
+}

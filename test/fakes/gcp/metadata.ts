@@ -24,6 +24,8 @@ export async function startMetadataFake (world: GcpWorld): Promise<MetadataFake>
       const url = new URL(req.url ?? '/', 'http://metadata.google.internal')
       const path = url.pathname.replace(/^\/computeMetadata\/v1\/?/, '')
       world.counters.metadata.set(path, (world.counters.metadata.get(path) ?? 0) + 1)
+      world.counters.events.push(`metadata asked ${path}`)
+      res.once('finish', () => { world.counters.events.push(`metadata ${path}`) })
       if (await applyHttpFaults(world.faults.metadata, res, hanging)) return
       if (req.headers['metadata-flavor'] !== 'Google') {
         res.writeHead(403, { 'content-type': 'text/html', ...flavor })

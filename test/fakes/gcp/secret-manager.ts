@@ -78,7 +78,11 @@ export async function startSecretManagerFake (world: GcpWorld, tls: { key: strin
     })
   })
   // grpc-js has no connection event: watch the HTTP/2 servers it bound (a private field, test-only)
-  for (const h2 of (server as unknown as { http2Servers: Map<NetServer, unknown> }).http2Servers.keys()) connections.watch(h2)
+  for (const h2 of (server as unknown as { http2Servers: Map<NetServer, unknown> }).http2Servers.keys()) {
+    connections.watch(h2)
+    h2.on('connection', () => { world.counters.events.push('secret-manager tcp') })
+    h2.on('secureConnection', () => { world.counters.events.push('secret-manager tls') })
+  }
   return {
     port,
     connections,

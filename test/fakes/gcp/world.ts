@@ -45,6 +45,13 @@ export interface Counters {
   tokeninfo: number
   sts: number
   generateAccessToken: number
+  /**
+   * What happened on the wire, in order, for ordering assertions (not timings):
+   * `secret-manager tcp` / `secret-manager tls` when a Secret Manager connection is accepted /
+   * its TLS handshake completes, `metadata asked PATH` / `metadata PATH` when a request for PATH
+   * reaches the metadata server / is answered.
+   */
+  events: string[]
 }
 
 /**
@@ -72,7 +79,7 @@ export class GcpWorld {
   tokeninfoDown = false
 
   readonly faults: { secretManager: SecretManagerFaults, metadata: HttpFaults, oauth: HttpFaults } = { secretManager: {}, metadata: {}, oauth: {} }
-  readonly counters: Counters = { access: new Map(), hosts: [], authKinds: [], metadata: new Map(), oauthToken: 0, tokeninfo: 0, sts: 0, generateAccessToken: 0 }
+  readonly counters: Counters = { access: new Map(), hosts: [], authKinds: [], metadata: new Map(), oauthToken: 0, tokeninfo: 0, sts: 0, generateAccessToken: 0, events: [] }
   /** every access token the fakes issued in this world (for leak scans) */
   readonly issued: string[] = []
 
@@ -163,6 +170,14 @@ export class GcpWorld {
     this.counters.tokeninfo = 0
     this.counters.sts = 0
     this.counters.generateAccessToken = 0
+    this.counters.events.length = 0
+  }
+
+  /** metadata-server requests of every path */
+  totalMetadataRequests (): number {
+    let n = 0
+    for (const v of this.counters.metadata.values()) n += v
+    return n
   }
 
   totalAccessCalls (): number {
