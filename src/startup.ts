@@ -15,7 +15,7 @@ import type { CloudContext, CloudSecretsOptions, Identity, Logger, ProviderName 
 /**
  * The startup steps, in the order they run: normalize options → select providers → resolve
  * identity → run checks → load secrets. The plugin (src/plugin.ts) runs them and throws the first
- * failure; `doctor` (src/diagnose.ts) runs the very same functions and reports every outcome, so
+ * failure; `doctor` (src/cli/diagnose.ts) runs the very same functions and reports every outcome, so
  * both classify a failure the same way and print the same fix.
  */
 
