@@ -1,9 +1,10 @@
 import { configError, type ConfigProblem } from './errors.js'
 import { aliasProblem, parseReference, resolveReference, splitSecretsEnv, type ParsedReference, type SecretReference } from './reference.js'
 import { readRefresh, type RefreshConfig } from './refresh/interval.js'
+import { firstSet, nonEmpty, type Env } from './shared/env.js'
 import { PROVIDER_NAMES, type CloudSecretsOptions, type CustomCheck, type ProviderName } from './types.js'
 
-export type Env = Readonly<Record<string, string | undefined>>
+export type { Env }
 
 /** The frozen internal config: options and env vars, validated once. */
 export interface NormalizedConfig {
@@ -51,10 +52,6 @@ const MAX_TIMEOUT_MS = 15 * 60 * 1000
 const MAX_SECRETS = 1000
 /** used when Fastify's pluginTimeout is disabled (0) */
 const DEFAULT_TIMEOUT_MS = 10_000
-
-function nonEmpty (value: unknown): value is string {
-  return typeof value === 'string' && value.trim().length > 0
-}
 
 function isRecord (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -196,7 +193,7 @@ export function normalizeOptions (options: CloudSecretsOptions, fastify: { plugi
   }
 
   // per-cloud settings
-  const region = regionOption ?? firstNonEmpty(env, 'AWS_REGION', 'AWS_DEFAULT_REGION')
+  const region = regionOption ?? firstSet(env, 'AWS_REGION', 'AWS_DEFAULT_REGION')?.value
   if (region !== undefined && !/^[a-z]{2}(?:-[a-z]+)+-\d+$/.test(region)) add(regionOption !== undefined ? 'options.aws.region' : env.AWS_REGION !== undefined ? 'AWS_REGION' : 'AWS_DEFAULT_REGION', `"${region.slice(0, 40)}" is not an AWS region (e.g. eu-west-1)`)
 
   const vaultUrl = vaultUrlOption ?? (nonEmpty(env.AZURE_KEYVAULT_URL) ? env.AZURE_KEYVAULT_URL.trim() : undefined)
@@ -215,7 +212,7 @@ export function normalizeOptions (options: CloudSecretsOptions, fastify: { plugi
     add('AZURE_KEYVAULT_URL', 'short Key Vault secret names need the default vault: set AZURE_KEYVAULT_URL=https://VAULT-NAME.vault.azure.net or use full secret URLs')
   }
 
-  const projectId = projectIdOption ?? firstNonEmpty(env, 'GOOGLE_CLOUD_PROJECT', 'GCLOUD_PROJECT', 'GCP_PROJECT')
+  const projectId = projectIdOption ?? firstSet(env, 'GOOGLE_CLOUD_PROJECT', 'GCLOUD_PROJECT', 'GCP_PROJECT')?.value
   if (projectId !== undefined && !/^(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[a-z0-9.-]+:[a-z][a-z0-9-]{4,28}[a-z0-9]|\d+)$/.test(projectId)) {
     add(projectIdOption !== undefined ? 'options.gcp.projectId' : ['GOOGLE_CLOUD_PROJECT', 'GCLOUD_PROJECT', 'GCP_PROJECT'].find((name) => nonEmpty(env[name])) ?? 'GOOGLE_CLOUD_PROJECT', `"${projectId.slice(0, 40)}" is not a GCP project id`)
   }
@@ -292,14 +289,6 @@ function shown (value: unknown): string {
 /** an option key or alias echoed in a problem's source, kept short */
 function clip (name: string): string {
   return name.length > 64 ? `${name.slice(0, 64)}…` : name
-}
-
-function firstNonEmpty (env: Env, ...names: string[]): string | undefined {
-  for (const name of names) {
-    const value = env[name]
-    if (nonEmpty(value)) return value.trim()
-  }
-  return undefined
 }
 
 function readNumber (option: string, value: unknown, envName: string, env: Env, add: (source: string, message: string) => void, range: { min: number, max: number }): number | undefined {

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process'
 import { runCommand, type CommandResult } from '../../shared/child-process.js'
+import { nonEmpty as has } from '../../shared/env.js'
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
@@ -81,10 +82,6 @@ export function detectPlatform (env: Env, imdsAnswered = false): string {
   if (has(env.AZURE_FEDERATED_TOKEN_FILE) || has(env.KUBERNETES_SERVICE_HOST)) return 'aks'
   if (imdsAnswered) return 'vm'
   return 'local'
-}
-
-function has (value: string | undefined): value is string {
-  return value !== undefined && value.trim().length > 0
 }
 
 /** Linux DMI says whether this is an Azure (Hyper-V) machine; undefined when it cannot tell. */

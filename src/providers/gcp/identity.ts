@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process'
 import { runCommand } from '../../shared/child-process.js'
+import { nonEmpty } from '../../shared/env.js'
 import { readFile } from 'node:fs/promises'
 import http from 'node:http'
 import https from 'node:https'
@@ -311,10 +312,6 @@ export function detectPlatform (env: Env, onMetadata: boolean): { platform: stri
   if (nonEmpty(env.KUBERNETES_SERVICE_HOST)) return { platform: onMetadata ? 'gke' : 'kubernetes', details: {} }
   if (onMetadata) return { platform: 'gce', details: {} }
   return { platform: 'local', details: {} }
-}
-
-function nonEmpty (value: string | undefined): value is string {
-  return value !== undefined && value.trim() !== ''
 }
 
 export interface ResolvedGcp {
