@@ -13,11 +13,21 @@ import type { CreateProvider } from './types.js'
  * Listed in the order users see the stores named (messages, `auto` detection).
  */
 export const REGISTRY = {
-  aws: { descriptor: awsDescriptor, load: async () => await import('./aws/index.js') },
-  gcp: { descriptor: gcpDescriptor, load: async () => await import('./gcp/index.js') },
-  azure: { descriptor: azureDescriptor, load: async () => await import('./azure/index.js') },
-  local: { descriptor: localDescriptor, load: async () => await import('./local/index.js') }
-} as const satisfies { readonly [K in ProviderName]: { descriptor: ProviderDescriptor<K>, load: () => Promise<{ createProvider: CreateProvider }> } }
+  aws: entry(awsDescriptor, async () => await import('./aws/index.js')),
+  gcp: entry(gcpDescriptor, async () => await import('./gcp/index.js')),
+  azure: entry(azureDescriptor, async () => await import('./azure/index.js')),
+  local: entry(localDescriptor, async () => await import('./local/index.js'))
+} as const satisfies { readonly [K in ProviderName]: RegistryEntry<K, object> }
+
+/** A store: its descriptor, and the loader of its code (typed without the code's, so no SDK type leaks into the public types). */
+export interface RegistryEntry<Name extends ProviderName, Settings extends object> {
+  readonly descriptor: ProviderDescriptor<Name, Settings>
+  readonly load: () => Promise<{ createProvider: CreateProvider }>
+}
+
+function entry<Name extends ProviderName, Settings extends object> (descriptor: ProviderDescriptor<Name, Settings>, load: () => Promise<{ createProvider: CreateProvider }>): RegistryEntry<Name, Settings> {
+  return { descriptor, load }
+}
 
 /** each store's options section, as the app writes it (composes CloudSecretsOptions) */
 export interface ProviderOptions {
