@@ -42,7 +42,7 @@ if (want('peers')) {
   const r = await peerComparison(clouds, { n: 50, latencyMs: LATENCY_MS, runs })
   sensitive.push(...r.sensitive)
   results.peers = { n: 50, latencyMs: LATENCY_MS, connectionMs: 2 * LATENCY_MS, summary: r.summary, rows: r.rows }
-  print(`## Ours beside the other systems (N = 50; every fake request +${LATENCY_MS} ms, every new TLS connection waits until it is ${2 * LATENCY_MS} ms old; fresh process per boot, SDK import included; median of ${runs} alternating boots)\n\n${r.table}`)
+  print(`## Ours beside the other systems (N = 50; every fake request +${LATENCY_MS} ms (L), every new TLS connection waits until it is ${2 * LATENCY_MS} ms old (C); fresh process per boot, SDK import included; median of ${runs} alternating boots; beside them, in the same rounds, a fresh process importing just what ours's path loads)\n\n${r.table}`)
 }
 
 if (want('fleet')) {

@@ -27,6 +27,8 @@ export interface BenchWorld {
   counts: () => Record<string, number>
   /** cumulative TLS connections (HTTP/2 sessions count once) by host; diff two snapshots for one boot */
   connections: () => Record<string, number>
+  /** the key of `connections()` that is the secret store's host */
+  storeHost: string
   /** the count kinds that are token / credential acquisitions */
   tokenKinds: string[]
   /** what the seed documents do, with the same SDK against the same fakes */
@@ -66,6 +68,7 @@ export async function startAwsWorld (): Promise<BenchWorld> {
     values,
     setLatency: (ms, connectionMs = 2 * ms) => { for (const s of servers) { s.faults.latencyMs = ms; s.faults.connectionMs = connectionMs } },
     connections: () => ({ 'Secrets Manager': fakes.sm.connections.accepted, STS: fakes.sts.connections.accepted }),
+    storeHost: 'Secrets Manager',
     counts: () => ({ 'container credentials': container.count('credentials'), ...prefixed('STS ', fakes.sts.counts), ...prefixed('', fakes.sm.counts) }),
     tokenKinds: ['container credentials'],
     baseline: async (list) => {
@@ -99,6 +102,7 @@ export async function startAzureBenchWorld (): Promise<BenchWorld> {
     values,
     setLatency: (ms, connectionMs = 2 * ms) => { for (const s of servers) { s.faults.latencyMs = ms; s.faults.connectionMs = connectionMs } },
     connections: () => ({ 'Key Vault': world.keyvault.connections.accepted, Entra: world.entra.connections.accepted }),
+    storeHost: 'Key Vault',
     counts: () => ({
       'MI token': world.appService.count('GET /msi/token'),
       'Entra token': world.entra.countMatching(/^POST .*\/token$/),
@@ -140,6 +144,7 @@ export async function startGcpWorld (): Promise<BenchWorld> {
       world.faults.oauth.latencyMs = ms
     },
     connections: () => ({ 'Secret Manager': fakes.secretManager.connections.accepted }),
+    storeHost: 'Secret Manager',
     counts: () => ({
       ...Object.fromEntries([...world.counters.metadata].map(([path, n]) => [`metadata ${path === '' ? '/' : path.replace(/^instance\/service-accounts\/default\//, 'sa/')}`, n])),
       'OAuth token': world.counters.oauthToken,

@@ -3,6 +3,7 @@
 // included. argv: cloud, system, then the secret ids. Prints one JSON line: ms, how many values
 // and a digest of them (never a value), so the parent can check every system read the same.
 import { createHash } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 
 const [cloud, system, ...ids] = process.argv.slice(2)
@@ -13,12 +14,23 @@ const systems = {
     // Fastify itself is outside the timing (no other system needs it); the plugin and its SDK are inside
     const { default: Fastify } = await import('fastify')
     const app = Fastify({ logger: false, pluginTimeout: 120_000 })
+    // PEER_BOOT_MODULES (a file; with --import test/helpers/record-loads.mjs): write there the
+    // modules this boot loaded inside its clock, for import-path.mjs; the hooks report ES module
+    // resolutions by message, so let those arrive before each snapshot
+    const record = process.env.PEER_BOOT_MODULES
+    const settle = async () => { if (record !== undefined) await new Promise((resolve) => setTimeout(resolve, 200)) }
+    await settle()
+    const loadedBefore = new Set(record === undefined ? [] : globalThis.__loadedModules())
     const started = performance.now()
     const { default: cloudSecrets } = await import('../../dist/index.js')
     await app.register(cloudSecrets, { provider: cloud, secrets: Object.fromEntries(ids.map((id, i) => [`s${i}`, id])), timeoutMs: 60_000 })
     await app.ready()
     const ms = performance.now() - started
     const values = ids.map((_, i) => app.secrets[`s${i}`])
+    if (record !== undefined) {
+      await settle()
+      writeFileSync(record, JSON.stringify(globalThis.__loadedModules().filter((m) => !loadedBefore.has(m))))
+    }
     await app.close()
     return { ms, values }
   },

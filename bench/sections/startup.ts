@@ -8,30 +8,35 @@ export const LATENCY_MS = 50
 const TARGET_MULTIPLE: Record<CloudName, number> = { aws: 3, azure: 4, gcp: 4 }
 const TARGET_SPEEDUP = 10
 
-export interface PluginBoot { ms: number, counts: Record<string, number>, tokens: number }
+export interface PluginBoot { ms: number, counts: Record<string, number>, connections: Record<string, number>, tokens: number }
 
 /** register → ready of one app with the first `n` secrets of the world; checks every value. */
 export async function bootPlugin (world: BenchWorld, n: number, extra: Record<PropertyKey, unknown> = {}): Promise<PluginBoot & { app: FastifyInstance }> {
   const ids = world.ids.slice(0, n)
   const secrets = Object.fromEntries(ids.map((id, i) => [`s${i}`, id]))
   const before = world.counts()
+  const connectionsBefore = world.connections()
   const app = Fastify({ logger: false, pluginTimeout: 120_000 })
   const started = performance.now()
   await app.register(cloudSecrets, { provider: world.provider, secrets, timeoutMs: 60_000, ...extra })
   await app.ready()
   const ms = performance.now() - started
   const counts = diff(world.counts(), before)
+  const connections = diff(world.connections(), connectionsBefore)
   ids.forEach((id, i) => {
     if ((app.secrets as Record<string, string | undefined>)[`s${i}`] !== world.values.get(id)) throw new Error(`${world.provider}: secret s${i} did not load its seeded value`)
   })
-  return { app, ms, counts, tokens: world.tokenKinds.reduce((sum, k) => sum + (counts[k] ?? 0), 0) }
+  return { app, ms, counts, connections, tokens: world.tokenKinds.reduce((sum, k) => sum + (counts[k] ?? 0), 0) }
 }
 
-async function bootBaseline (world: BenchWorld, n: number): Promise<{ ms: number, counts: Record<string, number> }> {
+interface BaselineBoot { ms: number, counts: Record<string, number>, connections: Record<string, number> }
+
+async function bootBaseline (world: BenchWorld, n: number): Promise<BaselineBoot> {
   const before = world.counts()
+  const connectionsBefore = world.connections()
   const started = performance.now()
   await world.baseline(world.ids.slice(0, n))
-  return { ms: performance.now() - started, counts: diff(world.counts(), before) }
+  return { ms: performance.now() - started, counts: diff(world.counts(), before), connections: diff(world.connections(), connectionsBefore) }
 }
 
 export interface StartupRow {
@@ -41,6 +46,11 @@ export interface StartupRow {
   baseline: ReturnType<typeof stats>
   pluginRequests: Record<string, number>
   baselineRequests: Record<string, number>
+  /** TLS connections per boot by host (HTTP/2 sessions count once), of the first boot */
+  pluginConnections: Record<string, number>
+  baselineConnections: Record<string, number>
+  /** connections to the secret store's host, every plugin boot */
+  storeConnectionsPerBoot: number[]
   tokensPerBoot: number[]
 }
 
@@ -54,6 +64,13 @@ export interface StartupSummary {
   speedupAfterCredentials: number
   speedupTotal: number
   oneTokenPerBoot: boolean
+  storeHost: string
+  /** the most connections one plugin boot opened to the store's host, at N = 50 and at the largest N */
+  storeConnectionsAt50: number
+  storeConnectionsAtMax: number
+  maxN: number
+  /** T(maxN) − T(0) of the plugin over the latency: round trips after the credentials, CPU included */
+  roundTripsAtMax: number
   met: boolean
 }
 
@@ -78,20 +95,20 @@ export async function startupVsSecrets (providers: CloudName[], { runs = 5, bigR
       for (const n of sizes) {
         const count = n >= 200 ? bigRuns : runs
         const plugin: PluginBoot[] = []
-        const baseline: Array<{ ms: number, counts: Record<string, number> }> = []
+        const baseline: BaselineBoot[] = []
         for (let i = 0; i < count; i++) {
           // alternate which side goes first, so drift hits both alike
           for (const side of i % 2 === 0 ? ['plugin', 'baseline'] : ['baseline', 'plugin']) {
             if (side === 'plugin') {
               const boot = await bootPlugin(world, n)
               await boot.app.close()
-              plugin.push({ ms: boot.ms, counts: boot.counts, tokens: boot.tokens })
+              plugin.push({ ms: boot.ms, counts: boot.counts, connections: boot.connections, tokens: boot.tokens })
             } else {
               baseline.push(await bootBaseline(world, n))
             }
           }
         }
-        rows.push({ provider, n, plugin: stats(plugin.map((b) => b.ms)), baseline: stats(baseline.map((b) => b.ms)), pluginRequests: plugin[0].counts, baselineRequests: baseline[0].counts, tokensPerBoot: plugin.map((b) => b.tokens) })
+        rows.push({ provider, n, plugin: stats(plugin.map((b) => b.ms)), baseline: stats(baseline.map((b) => b.ms)), pluginRequests: plugin[0].counts, baselineRequests: baseline[0].counts, pluginConnections: plugin[0].connections, baselineConnections: baseline[0].connections, storeConnectionsPerBoot: plugin.map((b) => b.connections[world.storeHost] ?? 0), tokensPerBoot: plugin.map((b) => b.tokens) })
       }
       sensitive.push(...world.sensitive(), ...world.values.values())
     } finally {
@@ -104,6 +121,8 @@ export async function startupVsSecrets (providers: CloudName[], { runs = 5, bigR
     const after = at50.plugin.median - zero.plugin.median
     const baseAfter = at50.baseline.median - zero.baseline.median
     const oneToken = mine.every((r) => r.tokensPerBoot.every((t) => t === 1))
+    const biggest = mine.reduce((a, b) => (b.n > a.n ? b : a))
+    const mostStore = (r: StartupRow): number => Math.max(...r.storeConnectionsPerBoot)
     const s: StartupSummary = {
       provider,
       identityPath: world.identityPath,
@@ -114,16 +133,22 @@ export async function startupVsSecrets (providers: CloudName[], { runs = 5, bigR
       speedupAfterCredentials: round(baseAfter / after, 1),
       speedupTotal: round(at50.baseline.median / at50.plugin.median, 1),
       oneTokenPerBoot: oneToken,
+      storeHost: world.storeHost,
+      storeConnectionsAt50: mostStore(at50),
+      storeConnectionsAtMax: mostStore(biggest),
+      maxN: biggest.n,
+      roundTripsAtMax: round((biggest.plugin.median - zero.plugin.median) / LATENCY_MS, 2),
       met: after / LATENCY_MS <= TARGET_MULTIPLE[provider] && baseAfter / after >= TARGET_SPEEDUP && oneToken
     }
     summary.push(s)
     out.push(`### ${provider} — identity: ${world.identityPath}\n`)
-    out.push(table(['N', 'plugin ms (min/med/max)', 'baseline ms (min/med/max)', 'runs', 'baseline / plugin', 'plugin requests', 'baseline requests'],
+    out.push(table(['N', 'plugin ms (min/med/max)', 'baseline ms (min/med/max)', 'runs', 'baseline / plugin', 'plugin requests', 'plugin connections', 'baseline requests', 'baseline connections'],
       mine.map((r) => [r.n, `${round(r.plugin.min, 0)} / ${round(r.plugin.median, 0)} / ${round(r.plugin.max, 0)}`, `${round(r.baseline.min, 0)} / ${round(r.baseline.median, 0)} / ${round(r.baseline.max, 0)}`, r.plugin.runs,
-        `${round(r.baseline.median / r.plugin.median, 1)}×`, fmtCounts(r.pluginRequests), fmtCounts(r.baselineRequests)])))
+        `${round(r.baseline.median / r.plugin.median, 1)}×`, fmtCounts(r.pluginRequests), fmtCounts(r.pluginConnections), fmtCounts(r.baselineRequests), fmtCounts(r.baselineConnections)])))
     out.push('', `N = 50, after the credentials are in hand: plugin T(50) − T(0) = ${s.afterCredentialsMs} ms = ${s.multiple} × the ${LATENCY_MS} ms latency (target ≤ ${s.targetMultiple} ×: ${s.multiple <= s.targetMultiple ? 'met' : 'MISSED'});` +
       ` baseline ${s.baselineAfterCredentialsMs} ms → plugin ${s.speedupAfterCredentials} × faster (target ≥ ${TARGET_SPEEDUP} ×: ${s.speedupAfterCredentials >= TARGET_SPEEDUP ? 'met' : 'MISSED'}; whole boot incl. credentials ${s.speedupTotal} ×).` +
       ` Token / credential acquisitions per plugin boot: ${[...new Set(mine.flatMap((r) => r.tokensPerBoot))].join(', ')} (${oneToken ? 'exactly one: met' : 'NOT exactly one: MISSED'}).`, '')
+    out.push(`N = ${s.maxN}: plugin T(${s.maxN}) − T(0) = ${s.roundTripsAtMax} × the latency; connections per boot to ${s.storeHost}: ${s.storeConnectionsAtMax} (N = 50: ${s.storeConnectionsAt50}; most of any boot, HTTP/2 sessions count once).`, '')
   }
   return { rows, summary, table: out.join('\n'), sensitive }
 }

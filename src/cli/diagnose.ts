@@ -4,7 +4,7 @@ import { CloudSecretsError, isDeadlineError, ERROR_CATALOG, type ConfigProblem, 
 import type { SecretReport } from '../loader.js'
 import { detectProviders, type NormalizedConfig } from '../options.js'
 import type { GrantDocument, Provider } from '../providers/types.js'
-import { createCloudContext } from '../redaction.js'
+import { createCloudContext } from '../cloud-context.js'
 import type { SecretReference } from '../reference.js'
 import { closeProviders, loadSecrets, normalizeConfig, refreshCosts, resolveIdentities, retryPolicy, runChecks, selectProviders, type ProviderFailure } from '../startup.js'
 import { fleetCosts, type FleetCost } from '../refresh/cost.js'

@@ -5,7 +5,7 @@ import { Deadline } from '../deadline.js'
 import { CloudSecretsError, isDeadlineError } from '../errors.js'
 import { createStepContext, loadAllSecrets } from '../loader.js'
 import type { LoadContext, Provider } from '../providers/types.js'
-import { createSecretsObject } from '../redaction.js'
+import { createSecretsObject } from '../secrets-object.js'
 import type { SecretReference } from '../reference.js'
 import { createLimiter, type RetryPolicy } from '../retry.js'
 import type { Identity, Logger, ProviderName, SecretsRecord } from '../types.js'
@@ -217,7 +217,7 @@ export class SecretsRefresher {
         }
         if (toRead.length === 0) return
         const versions = new Map<string, string | undefined>()
-        const loaded = await loadAllSecrets(toRead, init.providers, this.identities, deadline, log, {
+        const loaded = await loadAllSecrets(toRead, init.providers, this.identities, deadline, init.log, {
           concurrency: init.concurrency,
           retry: init.retry,
           onSecret: (report) => { if (report.status !== 'failed') versions.set(report.alias, report.version) },

@@ -6,7 +6,7 @@ import * as sdk from '@azure/identity'
 import { grantDocuments, roleAssignmentCommand, bicepRoleAssignment, secretLocation, SECRETS_USER_ROLE_ID } from '../../src/providers/azure/grant.js'
 import { AzureSdkError, classifyCredentialError, classifyVaultError, credentialFailureError, registerSensitive, sanitize, scrub, statusInChain } from '../../src/providers/azure/errors.js'
 import { CliCredential, ManagedIdentityHttpCredential, buildChain, decodeTokenClaims, detectPlatform, dmiVendor, managedIdentityKind, selectedSources, type ChainLink } from '../../src/providers/azure/identity.js'
-import { RequestScope } from '../../src/providers/azure/clients.js'
+import { RequestLifetime } from '../../src/shared/request-lifetime.js'
 import { vaultScopes } from '../../src/providers/azure/secrets.js'
 import { TokenRegistry, randomPrincipal } from '../fakes/azure/index.js'
 import type { SecretReference } from '../../src/index.js'
@@ -102,7 +102,7 @@ test('identity helpers', async (t) => {
   t.equal(dmiVendor('/nonexistent/sys_vendor'), undefined)
   t.same(selectedSources({ AZURE_TOKEN_CREDENTIALS: 'prod' }), ['azure:environment', 'azure:workload-identity', 'azure:managed-identity'])
   t.same(selectedSources({ AZURE_TOKEN_CREDENTIALS: 'AzureDeveloperCliCredential' }), ['azure:developer-cli'])
-  const scope = new RequestScope()
+  const scope = new RequestLifetime()
   const chain = (env: Record<string, string>, dmi?: string): ChainLink[] => buildChain({ sdk, env, credentialOptions: {}, children: new Set(), scope, dmi: () => dmi })
   const notAzure = chain({}, 'QEMU')
   t.match(notAzure[2].skipReason, /firmware vendor is "QEMU"/)
@@ -125,7 +125,7 @@ test('managed identity client: IMDS probe, caching, odd answers', async (t) => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => server.close())
   const port = (server.address() as AddressInfo).port
-  const scope = new RequestScope()
+  const scope = new RequestLifetime()
   const mi = new ManagedIdentityHttpCredential({ kind: 'imds', tokenUrl: `http://127.0.0.1:${port}/metadata/identity/oauth2/token`, scope, probe: true })
   const token = await mi.getToken('https://vault.azure.net/.default')
   t.ok(token.expiresOnTimestamp > Date.now() + 3000_000, 'expires_in is used when expires_on is not a number')

@@ -46,6 +46,19 @@ test('loads values through provider local: plain, #json.key, ?optional; later pl
   assertNoLeak(t, logs.text() + inspect(app.cloud, { depth: 10 }) + JSON.stringify(app.cloud), [jwtKey, password])
 })
 
+test("the README's logging rule is true both ways: as a property redacted, as pino's merging object printed", async (t) => {
+  const jwtKey = randomSecret()
+  const logs = captureLogs()
+  const app = Fastify({ logger: logs.logger })
+  t.teardown(() => app.close())
+  await app.register(cloudSecrets, { provider: 'local', secrets: { jwtKey: 'jwt' }, local: { values: { jwt: jwtKey } } })
+  await app.ready()
+  app.log.info({ secrets: app.secrets }, 'as a property')
+  assertNoLeak(t, logs.text(), [jwtKey])
+  app.log.info(app.secrets, 'as the merging object')
+  t.match(logs.records().find((r) => r.msg === 'as the merging object'), { jwtKey }, 'pino copies the own keys of a merging object: the README says never to do this')
+})
+
 test('app.cloud carries the identity; request.cloud is the same object through a getter', async (t) => {
   const app = Fastify()
   t.teardown(() => app.close())

@@ -96,6 +96,9 @@ test('a rotation: one event naming exactly the changed aliases, a new snapshot, 
   t.same(channel[0], events.rotated[0])
   const rotationLog = logs.records().find((r) => r.msg?.toString().startsWith('secrets rotated'))
   t.match(rotationLog, { level: 30, generation: 2, aliases: ['jwtKey', 'dbPassword'] })
+  const doubled = logs.text().split('\n').filter((line) => (line.match(/"(provider|plugin)":/g) ?? []).length > (line.match(/"plugin":/g) ?? []).length + 1)
+  t.same(doubled, [], 'no log line carries the provider key twice (child binding and field)')
+  t.ok(logs.records().some((r) => r.msg === 'secret loaded' && r.provider === 'local'), 'a refresh read is logged with its provider')
   const leaks = [v1.jwt, v2.jwt, JSON.parse(v1.db).password, JSON.parse(v2.db).password, v1.api, v1.pinned, v2.pinned]
   assertNoLeak(t, logs.text() + JSON.stringify(events) + inspect(events, { depth: 8 }) + inspect(app.cloud, { depth: 8 }) + JSON.stringify(app.cloud.refresh) + inspect(app.cloud.refresh) + JSON.stringify(channel), leaks, 'logs, events, status and inspect output')
   t.match(app.cloud.refresh?.status(), { generation: 2, stale: [], failing: {} })

@@ -42,7 +42,11 @@ test('service-account key in GOOGLE_APPLICATION_CREDENTIALS: identity, self-sign
     async close (): Promise<void> { closed++ }
   }
   const storage = gcp.client(FakeStorage, { apiEndpoint: 'storage.example' })
-  t.equal(gcp.client(FakeStorage), storage, 'memoised per constructor')
+  t.equal(gcp.client(FakeStorage, { apiEndpoint: 'storage.example' }), storage, 'memoised per constructor and options')
+  const plain = gcp.client(FakeStorage)
+  t.not(plain, storage, 'other options: another client, never the first one silently')
+  t.equal(plain.options.apiEndpoint, undefined)
+  t.equal(gcp.client(FakeStorage, {}), plain, 'no options and {} are one client')
   t.equal(storage.options.auth, gcp.auth, 'built with the shared GoogleAuth')
   t.equal(storage.options.projectId, 'demo-project')
   t.equal(storage.options.apiEndpoint, 'storage.example')
@@ -51,7 +55,7 @@ test('service-account key in GOOGLE_APPLICATION_CREDENTIALS: identity, self-sign
   const res = await app.inject('/whoami')
   t.same(res.json(), { principal: SA_EMAIL, project: 'demo-project' }, 'request.cloud.gcp')
   await app.close()
-  t.equal(closed, 1, 'clients built through client() are closed with the app')
+  t.equal(closed, 2, 'clients built through client() are closed with the app')
 })
 
 test('authorized_user written by `gcloud auth application-default login`: refresh, user email, project from gcloud (warned)', async (t) => {

@@ -8,7 +8,7 @@ import type { AwsCredentials, AwsCredentialsProvider } from './clients.js'
 import { ACCESS_DENIED_NAMES, errorName, noCredentials, safeCause, SERVER_NAMES, THROTTLE_NAMES, TOKEN_NAMES, tokenFix } from './errors.js'
 import { ProcessCredentialSource } from './process-source.js'
 import { readProfile, type ProfileInfo } from './profile.js'
-import type { InFlightRequests } from './requests.js'
+import type { RequestLifetime } from '../../shared/request-lifetime.js'
 import type { CredentialSources, SourceFactory, SourceInit } from './sdk.js'
 import { sdkLogger } from './sdk-logger.js'
 import { CHAIN_ORDER, planSources, sourceOf, type AwsSource, type SourcePlan } from './sources.js'
@@ -43,7 +43,7 @@ export class CredentialChain {
     private readonly env: Env,
     private readonly region: string,
     private readonly timeoutMs: number,
-    private readonly requests: InFlightRequests,
+    private readonly requests: RequestLifetime,
     private readonly log: Logger
   ) {
     this.profile = readProfile(env)
@@ -95,7 +95,7 @@ export class CredentialChain {
       try {
         const proc = this.process
         if (proc !== undefined) return await proc.during(signal, async () => await this.provider())
-        return await this.requests.run(signal, async () => await this.provider())
+        return await this.requests.track(signal, async () => await this.provider())
       } catch (err) {
         if (signal.aborted) throw err
         throw await this.explain(err, signal)
@@ -120,7 +120,7 @@ export class CredentialChain {
     if (!collapsed) return this.failure(err, err)
     let real: unknown
     try {
-      await this.requests.run(signal, async () => await (await this.single(primary.source))())
+      await this.requests.track(signal, async () => await (await this.single(primary.source))())
       real = undefined
     } catch (e) {
       real = e

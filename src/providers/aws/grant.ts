@@ -1,6 +1,7 @@
 import type { SecretReference } from '../../reference.js'
 import type { Identity } from '../../types.js'
 import type { GrantDocument } from '../types.js'
+import { batchedIds } from './batches.js'
 
 // Pure builders of the least-privilege IAM grant for a set of AWS references. No SDK, no
 // network: ACCESS_DENIED messages use them, and so can a `policy`/`doctor` command.
@@ -8,9 +9,6 @@ import type { GrantDocument } from '../types.js'
 export const GET_SECRET_VALUE = 'secretsmanager:GetSecretValue'
 export const BATCH_GET_SECRET_VALUE = 'secretsmanager:BatchGetSecretValue'
 export const KMS_DECRYPT = 'kms:Decrypt'
-
-/** BatchGetSecretValue holds at most this many ids per call. */
-export const BATCH_LIMIT = 20
 
 export interface IamStatement {
   Sid: string
@@ -34,24 +32,6 @@ export interface GrantTarget {
   partition?: string
   /** KMS keys (ARN or id) the secrets are encrypted with, when a decrypt failed */
   kmsKeys?: readonly string[]
-}
-
-/** A reference pinned to a version or stage is read with GetSecretValue only. */
-export function isPinned (ref: Pick<SecretReference, 'version' | 'stage'>): boolean {
-  return ref.version !== undefined || ref.stage !== undefined
-}
-
-/** Distinct secret ids that are read with BatchGetSecretValue (unpinned, two or more). */
-export function batchedIds (refs: readonly SecretReference[]): string[] {
-  const ids = [...new Set(refs.filter((r) => r.provider === 'aws' && !isPinned(r)).map((r) => r.id))]
-  return ids.length >= 2 ? ids : []
-}
-
-/** Splits a list into chunks of `size`. */
-export function chunk<T> (items: readonly T[], size = BATCH_LIMIT): T[][] {
-  const chunks: T[][] = []
-  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size))
-  return chunks
 }
 
 const ARN = /^arn:([a-z-]+):secretsmanager:([a-z0-9-]+):(\d{12}):secret:(.+)$/

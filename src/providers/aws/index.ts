@@ -1,5 +1,6 @@
 import type * as SecretsManagerSdk from '@aws-sdk/client-secrets-manager'
 import { CloudSecretsError, configError, type CredentialAttempt } from '../../errors.js'
+import type { Env } from '../../options.js'
 import type { Identity } from '../../types.js'
 import type { CreateProvider, Provider, ProviderInit } from '../types.js'
 import { CredentialChain } from './chain.js'
@@ -8,8 +9,8 @@ import { serviceEndpoint, type EndpointSettings } from './endpoints.js'
 import { classifyAwsError } from './errors.js'
 import { grantDocuments } from './grant.js'
 import { readProfile } from './profile.js'
-import { InFlightRequests } from './requests.js'
-import { loadAwsSdk } from './sdk.js'
+import { RequestLifetime } from '../../shared/request-lifetime.js'
+import { loadAwsSdk, type AwsSdk } from './sdk.js'
 import { sdkLogger } from './sdk-logger.js'
 import { awsRefreshCost } from './refresh.js'
 import { WarmAgent } from '../../shared/warm-agent.js'
@@ -31,16 +32,48 @@ const REQUEST_TIMEOUT_MS = 30_000
 export const WARM_CONNECTIONS_MAX = 10
 
 /**
+ * Opens the store and STS connections as soon as their hosts are known (region from the options
+ * or the profile; endpoint overrides honoured; the partition from the regions we know, as the
+ * SDK's own table is not loaded yet). An optimisation only: a host that turns out different
+ * later is simply not used, and problems are reported by resolveIdentity.
+ */
+function warmBeforeImport (config: ProviderInit['config'], env: Env, smAgent: WarmAgent, stsAgent: WarmAgent): void {
+  try {
+    const profile = readProfile(env)
+    const region = config.aws.region ?? profile.region
+    if (region === undefined) return
+    const settings: EndpointSettings = { env, profile }
+    const refs = config.references.filter((r) => r.provider === 'aws')
+    smAgent.warm(serviceEndpoint('secretsmanager', region, settings).url, Math.min(firstRoundCalls(refs, region), WARM_CONNECTIONS_MAX))
+    stsAgent.warm(serviceEndpoint('sts', region, settings).url, 1)
+  } catch {
+    // resolveIdentity reads the same settings and reports what is wrong with them
+  }
+}
+
+/**
  * Provider `aws`: the SDK's default Node credential chain, STS GetCallerIdentity for the
  * principal, Secrets Manager (BatchGetSecretValue where it saves calls) for the secrets.
  */
 export const createProvider: CreateProvider = async (init: ProviderInit): Promise<Provider> => {
-  const sdk = await loadAwsSdk()
-  const { sm } = sdk
   const { config, log, identityOverride } = init
   // the SDK reads process.env itself; plan with what it sees
   const env = process.env
-  const requests = new InFlightRequests()
+  // the plugin's own Secrets Manager and STS connections: their handshakes (two round trips on a
+  // real network) ride beside the SDK import and then the credential round trip
+  const smAgent = new WarmAgent({ maxSockets: 64 })
+  const stsAgent = new WarmAgent({ maxSockets: 4 })
+  warmBeforeImport(config, env, smAgent, stsAgent)
+  let sdk: AwsSdk
+  try {
+    sdk = await loadAwsSdk()
+  } catch (err) {
+    smAgent.destroy()
+    stsAgent.destroy()
+    throw err
+  }
+  const { sm } = sdk
+  const requests = new RequestLifetime()
   let chain: CredentialChain | undefined
   let factory: AwsClientFactory | undefined
   let loaderClient: SecretsManagerSdk.SecretsManagerClient | undefined
@@ -51,9 +84,6 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   let endpoints: EndpointSettings = { env, partition: sdk.partition }
   let region = ''
   const batch = { denied: false }
-  // the plugin's own Secrets Manager and STS connections, opened while the credentials resolve
-  const smAgent = new WarmAgent({ maxSockets: 64 })
-  const stsAgent = new WarmAgent({ maxSockets: 4 })
   let early: EarlyReads | undefined
   const closing = new AbortController()
 
@@ -107,7 +137,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       // checks keep their place before any secret is read.
       if (config.checks.custom.length === 0) early = prefetchAwsReads(refs, { sdk: sm, clientFor: loaderClientFor, region, batch }, AbortSignal.any([ctx.deadline.signal, closing.signal]))
       const caller = await ctx.retry(`identity: STS GetCallerIdentity (${source}, region ${region})`, async (signal) =>
-        await requests.run(signal, async () => await stsCaller.getCallerIdentity(signal)),
+        await requests.track(signal, async () => await stsCaller.getCallerIdentity(signal)),
       (err) => classifyAwsError(err, { refs: config.references, identity: { source, region }, action: 'sts:GetCallerIdentity', profile: profile.name, service: 'STS', endpoint: stsCaller.host }))
 
       const identity: Identity = {

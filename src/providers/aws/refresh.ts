@@ -1,6 +1,7 @@
 import type { SecretReference } from '../../reference.js'
 import type { StoreCost } from '../types.js'
-import { BATCH_LIMIT, batchedIds, isPinned, secretRegion } from './grant.js'
+import { BATCH_LIMIT, batchedIds, isPinned } from './batches.js'
+import { secretRegion } from './grant.js'
 
 const QUOTA_SOURCE = 'https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html'
 

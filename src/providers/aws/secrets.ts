@@ -5,7 +5,8 @@ import type { SecretReference } from '../../reference.js'
 import type { Logger } from '../../types.js'
 import type { LoadContext, SecretOutcome } from '../types.js'
 import { classifyAwsError, classifyBatchItem, errorName, notFound, type AwsCallContext } from './errors.js'
-import { BATCH_GET_SECRET_VALUE, batchedIds, chunk, GET_SECRET_VALUE, isPinned, secretRegion } from './grant.js'
+import { batchedIds, chunk, isPinned } from './batches.js'
+import { BATCH_GET_SECRET_VALUE, GET_SECRET_VALUE, secretRegion } from './grant.js'
 
 export type SecretsManagerModule = Pick<typeof SecretsManagerSdk, 'GetSecretValueCommand' | 'BatchGetSecretValueCommand'>
 

@@ -1,11 +1,12 @@
 import type { ChildProcess } from 'node:child_process'
-import type { AbortSignalLike } from '@azure/abort-controller'
 import type { GetTokenOptions, TokenCredential } from '@azure/core-auth'
 import type { HttpClient, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline'
 import type { SecretClient, SecretClientOptions } from '@azure/keyvault-secrets'
 import { inspect } from 'node:util'
 import type { Identity } from '../../types.js'
 import { killProcessTree } from '../../shared/child-process.js'
+import { ClientCache } from '../../shared/client-cache.js'
+import type { RequestLifetime } from '../../shared/request-lifetime.js'
 import type { WarmAgent } from '../../shared/warm-agent.js'
 import type { AzureClients } from './public.js'
 
@@ -14,67 +15,12 @@ type PipelineSdk = typeof import('@azure/core-rest-pipeline')
 
 export type { AzureClients } from './public.js'
 
-/**
- * Ties requests to the provider's lifetime: each one also aborts when the startup deadline fires or
- * the provider closes. The SDK's managed-identity and MSAL paths ignore `abortSignal`; this is what
- * lets a hung endpoint end (its socket destroyed) so the process can exit.
- */
-export class RequestScope {
-  private readonly closing = new AbortController()
-  private startupSignal?: AbortSignal
-  /** the live requests' controllers: one listener per scope signal aborts them all, however many there are */
-  private readonly active = new Set<AbortController>()
-  private readonly watched = new WeakSet<AbortSignal>()
-
-  constructor () {
-    this.watch(this.closing.signal)
-  }
-
-  /** requests made while `signal` is live also abort with it (the startup deadline) */
-  bindStartup (signal: AbortSignal): void {
-    this.startupSignal = signal
-    this.watch(signal)
-  }
-
-  private watch (signal: AbortSignal): void {
-    if (this.watched.has(signal)) return
-    this.watched.add(signal)
-    signal.addEventListener('abort', () => {
-      for (const controller of this.active) controller.abort()
-    }, { once: true })
-  }
-
-  get closed (): boolean {
-    return this.closing.signal.aborted
-  }
-
-  /** a signal that aborts with `signal`, the startup deadline or close(); call release() when done */
-  link (signal?: AbortSignalLike): { signal: AbortSignal, release: () => void } {
-    const controller = new AbortController()
-    const abort = (): void => { controller.abort() }
-    this.active.add(controller)
-    if (this.closing.signal.aborted || this.startupSignal?.aborted === true || signal?.aborted === true) abort()
-    else signal?.addEventListener('abort', abort, { once: true })
-    return {
-      signal: controller.signal,
-      release: () => {
-        this.active.delete(controller)
-        signal?.removeEventListener('abort', abort)
-      }
-    }
-  }
-
-  close (): void {
-    this.closing.abort()
-  }
-}
-
-/** An HttpClient for every SDK object we create, whose requests live inside a RequestScope. */
+/** An HttpClient for every SDK object we create, whose requests live inside the provider's RequestLifetime. */
 export class AbortableHttpClient implements HttpClient {
   /** Key Vault hosts whose requests use the warm keep-alive pool */
   readonly pooled = new Set<string>()
 
-  constructor (private readonly inner: HttpClient, readonly scope: RequestScope, private readonly pool?: WarmAgent) {}
+  constructor (private readonly inner: HttpClient, readonly scope: RequestLifetime, private readonly pool?: WarmAgent) {}
 
   async sendRequest (request: PipelineRequest): Promise<PipelineResponse> {
     const original = request.abortSignal
@@ -97,7 +43,7 @@ export interface ClientsInit {
   defaultVaultUrl?: string
   identity: () => Identity
   children: Set<ChildProcess>
-  scope: RequestScope
+  scope: RequestLifetime
   /** the Key Vault connection pool (warmed while the identity resolves) */
   pool?: WarmAgent
 }
@@ -122,7 +68,7 @@ export function secretClientOptions (httpClient: HttpClient): SecretClientOption
 export function createClients (init: ClientsInit): AzureClientsHandle {
   const httpClient = new AbortableHttpClient(init.pipelineSdk.createDefaultHttpClient(), init.scope, init.pool)
   const vaults = new Map<string, SecretClient>()
-  const built = new Map<unknown, Map<string, unknown>>()
+  const built = new ClientCache('app.cloud.azure.client()')
   let view: AzureClients | undefined
 
   const secretClient = (vaultUrl?: string): SecretClient => {
@@ -141,28 +87,13 @@ export function createClients (init: ClientsInit): AzureClientsHandle {
 
   const client = <C extends abstract new (...args: any[]) => any>(Ctor: C, ...args: any[]): InstanceType<C> => {
     if (typeof Ctor !== 'function') throw new TypeError('client(Ctor, ...args): Ctor must be an Azure SDK client class')
-    let key: string
-    try {
-      key = JSON.stringify(args.map((a) => a === init.credential ? '[credential]' : a)) ?? '[]'
-    } catch {
-      key = `#${String(args.length)}`
-    }
-    let perCtor = built.get(Ctor)
-    if (perCtor === undefined) {
-      perCtor = new Map()
-      built.set(Ctor, perCtor)
-    }
-    const hit = perCtor.get(key)
-    if (hit !== undefined) return hit as InstanceType<C>
     let ctorArgs = args
     if (!args.includes(init.credential)) {
       let at = 0
       while (at < args.length && typeof args[at] === 'string') at++
       ctorArgs = [...args.slice(0, at), init.credential, ...args.slice(at)]
     }
-    const instance = new (Ctor as unknown as new (...a: unknown[]) => InstanceType<C>)(...ctorArgs)
-    perCtor.set(key, instance)
-    return instance
+    return built.get(Ctor, args, () => new (Ctor as unknown as new (...a: unknown[]) => InstanceType<C>)(...ctorArgs))
   }
 
   const clients = (): AzureClients => {
@@ -191,14 +122,12 @@ export function createClients (init: ClientsInit): AzureClientsHandle {
     for (const child of init.children) killProcessTree(child)
     init.children.clear()
     const closing: Array<Promise<unknown>> = []
-    for (const perCtor of built.values()) {
-      for (const instance of perCtor.values()) {
-        const fn = (instance as { close?: () => unknown }).close
-        if (typeof fn === 'function') closing.push(Promise.resolve().then(() => fn.call(instance)).catch(() => {}))
-      }
+    for (const instance of built.all()) {
+      const fn = (instance as { close?: () => unknown }).close
+      if (typeof fn === 'function') closing.push(Promise.resolve().then(() => fn.call(instance)).catch(() => {}))
     }
+    built.close()
     await Promise.all(closing)
-    built.clear()
     vaults.clear()
   }
 

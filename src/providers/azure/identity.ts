@@ -10,7 +10,8 @@ import { configError, isDeadlineError } from '../../errors.js'
 import type { Env } from '../../options.js'
 import type { Identity } from '../../types.js'
 import type { StepContext } from '../types.js'
-import type { RequestScope } from './clients.js'
+import { jwtClaims } from '../../shared/jwt.js'
+import type { RequestLifetime } from '../../shared/request-lifetime.js'
 import { classifyCredentialError, credentialFailureError, type CredentialFailure } from './errors.js'
 
 type IdentitySdk = typeof import('@azure/identity')
@@ -50,22 +51,14 @@ export interface AzureTokenClaims {
 
 /** Reads the claims of an access token for the identity report; the token itself is never kept. */
 export function decodeTokenClaims (token: string): AzureTokenClaims {
-  const part = token.split('.')[1]
-  if (part === undefined || part.length === 0) return {}
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'))
-    if (typeof parsed !== 'object' || parsed === null) return {}
-    const claims: AzureTokenClaims = {}
-    for (const key of ['oid', 'tid', 'appid', 'azp', 'idtyp', 'xms_mirid', 'upn', 'unique_name'] as const) {
-      const value = (parsed as Record<string, unknown>)[key]
-      if (typeof value === 'string') claims[key] = value
-    }
-    const exp = (parsed as Record<string, unknown>).exp
-    if (typeof exp === 'number') claims.exp = exp
-    return claims
-  } catch {
-    return {}
+  const raw = jwtClaims(token, ['oid', 'tid', 'appid', 'azp', 'idtyp', 'xms_mirid', 'upn', 'unique_name', 'exp'])
+  const claims: AzureTokenClaims = {}
+  for (const key of ['oid', 'tid', 'appid', 'azp', 'idtyp', 'xms_mirid', 'upn', 'unique_name'] as const) {
+    const value = raw[key]
+    if (typeof value === 'string') claims[key] = value
   }
+  if (typeof raw.exp === 'number') claims.exp = raw.exp
+  return claims
 }
 
 /** user-assigned identities live under Microsoft.ManagedIdentity; a system-assigned one is the resource itself */
@@ -123,7 +116,7 @@ export interface ChainOptions {
   /** CLI processes still running, so close() can kill them */
   children: Set<ChildProcess>
   /** ties our own HTTP requests (managed identity) to the deadline and close() */
-  scope: RequestScope
+  scope: RequestLifetime
   /** DMI vendor override, for tests */
   dmi?: () => string | undefined
 }
@@ -299,7 +292,7 @@ interface ManagedIdentityInit {
   tokenUrl: string
   header?: string
   clientId?: string
-  scope: RequestScope
+  scope: RequestLifetime
   /** probe IMDS first (1 s, no retry), as DefaultAzureCredential does */
   probe?: boolean
 }
@@ -364,7 +357,7 @@ export class ManagedIdentityHttpCredential implements TokenCredential {
 interface HttpAnswer { status: number, body: string, retryAfter?: string }
 
 /** One GET, no agent keep-alive; aborts (destroying the socket) with `signal`, the deadline or close(). */
-function httpGet (url: URL, headers: Record<string, string>, scope: RequestScope, signal?: GetTokenOptions['abortSignal'], timeoutMs?: number): Promise<HttpAnswer> {
+function httpGet (url: URL, headers: Record<string, string>, scope: RequestLifetime, signal?: GetTokenOptions['abortSignal'], timeoutMs?: number): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const linked = scope.link(signal)
     const lib = url.protocol === 'https:' ? https : http

@@ -4,7 +4,8 @@ import { CloudSecretsError, isDeadlineError, type CredentialAttempt } from '../.
 import { importFromSdk, importSdks } from '../../shared/sdk.js'
 import type { Identity } from '../../types.js'
 import type { CreateProvider, Provider, ProviderInit, StepContext } from '../types.js'
-import { RequestScope, createClients } from './clients.js'
+import { RequestLifetime } from '../../shared/request-lifetime.js'
+import { createClients } from './clients.js'
 import { classifyCredentialError, registerSensitive } from './errors.js'
 import { grantDocuments, secretLocation } from './grant.js'
 import { ARM_SCOPE, CliUnavailableError, buildChain, identityReport, walkChain, type ChainLink } from './identity.js'
@@ -28,7 +29,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   registerSensitive(env.AZURE_CLIENT_SECRET, env.IDENTITY_HEADER, env.MSI_SECRET, env.AZURE_CLIENT_CERTIFICATE_PASSWORD)
 
   const children = new Set<ChildProcess>()
-  const scope = new RequestScope()
+  const scope = new RequestLifetime()
   const refs = config.references.filter((r) => r.provider === 'azure')
   let selected: ChainLink | undefined
   let identity: Identity | undefined
@@ -79,7 +80,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   return {
     name: 'azure',
     async resolveIdentity (ctx: StepContext): Promise<Identity> {
-      scope.bindStartup(ctx.deadline.signal)
+      scope.bindDeadline(ctx.deadline.signal)
       attempts = []
       // each vault's connections open now, and its first read (whose 401 challenge needs no token)
       // goes out beside the token request; the reads then find the challenge known and the pool warm
@@ -105,7 +106,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     attempts: () => attempts.map((a) => ({ ...a })),
     grant: (grantRefs, forIdentity) => grantDocuments(grantRefs, forIdentity, config.azure.vaultUrl, config.refresh !== undefined),
     async checkScopes (scopes: readonly string[], ctx: StepContext): Promise<void> {
-      scope.bindStartup(ctx.deadline.signal)
+      scope.bindDeadline(ctx.deadline.signal)
       const link = selected as ChainLink
       const failures: string[] = []
       const causes: unknown[] = []
@@ -131,7 +132,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       })
     },
     loadSecrets: async (loadRefs, ctx) => {
-      scope.bindStartup(ctx.deadline.signal)
+      scope.bindDeadline(ctx.deadline.signal)
       try {
         return await loadSecrets(loadRefs, ctx, { secretClient: handle.secretClient, defaultVaultUrl: config.azure.vaultUrl, stamps, openers })
       } finally {
@@ -141,7 +142,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       }
     },
     changedSecrets: async (changeRefs, ctx) => {
-      scope.bindStartup(ctx.deadline.signal)
+      scope.bindDeadline(ctx.deadline.signal)
       return await changedAzureSecrets(changeRefs, ctx, { secretClient: handle.secretClient, defaultVaultUrl: config.azure.vaultUrl, stamps, listDenied, log })
     },
     refreshCost: (costRefs) => azureRefreshCost(costRefs.filter((r) => r.provider === 'azure'), config.azure.vaultUrl),

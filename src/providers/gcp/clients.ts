@@ -4,6 +4,7 @@ import type { SecretManagerServiceClient } from '@google-cloud/secret-manager'
 import type { Identity, Logger } from '../../types.js'
 import type { AuthTransport, GoogleAuth } from './identity.js'
 import { GLOBAL_ENDPOINT } from './secrets.js'
+import { ClientCache } from '../../shared/client-cache.js'
 import { killProcessTree } from '../../shared/child-process.js'
 
 import type { GcpClients, GoogleClientConstructor } from './public.js'
@@ -16,7 +17,7 @@ type SecretManagerConstructor = new (options?: Record<string, unknown>) => Secre
 export class GcpClientRegistry {
   readonly children = new Set<ChildProcess>()
   private readonly secretManagers = new Map<string, SecretManagerServiceClient>()
-  private readonly built = new Map<GoogleClientConstructor<object>, object>()
+  private readonly built = new ClientCache('app.cloud.gcp.client()')
   private auth?: GoogleAuth
   private projectId?: string
   private closed = false
@@ -72,19 +73,17 @@ export class GcpClientRegistry {
       }
     }
     // app.cloud.gcp holds the GoogleAuth, whose credential caches tokens: print a summary instead
-    const summary = (): Record<string, unknown> => ({ projectId: this.projectId, identity, clients: [...this.secretManagers.keys(), ...[...this.built.keys()].map((c) => c.name)] })
+    const summary = (): Record<string, unknown> => ({ projectId: this.projectId, identity, clients: [...this.secretManagers.keys(), ...this.built.names()] })
     Object.defineProperty(handles, 'toJSON', { value: summary, enumerable: false })
     Object.defineProperty(handles, inspect.custom, { value: (_depth: number, opts: object) => `GcpClients ${inspect(summary(), { ...opts, depth: 3 })}`, enumerable: false })
     return Object.freeze(handles)
   }
 
   private build<T extends object> (Ctor: GoogleClientConstructor<T>, options?: Record<string, unknown>): T {
-    const existing = this.built.get(Ctor as GoogleClientConstructor<object>)
-    if (existing !== undefined) return existing as T
     if (this.closed) throw new Error('fastify-cloud-secrets: the gcp provider is closed')
-    const client = new Ctor({ auth: this.auth, projectId: this.projectId, ...options })
-    this.built.set(Ctor as GoogleClientConstructor<object>, client)
-    return client
+    // one client per constructor and options: client(Storage, { apiEndpoint }) is not client(Storage)
+    const args = options === undefined || Object.keys(options).length === 0 ? [] : [options]
+    return this.built.get(Ctor, args, () => new Ctor({ auth: this.auth, projectId: this.projectId, ...options }))
   }
 
   /** Closes every client (gRPC channels included), aborts token requests in flight, ends gcloud. */
@@ -93,9 +92,9 @@ export class GcpClientRegistry {
     this.transport.close()
     for (const child of this.children) killProcessTree(child)
     this.children.clear()
-    const clients: object[] = [...this.secretManagers.values(), ...this.built.values()]
+    const clients: object[] = [...this.secretManagers.values(), ...this.built.all()]
     this.secretManagers.clear()
-    this.built.clear()
+    this.built.close()
     await Promise.all(clients.map(async (client) => {
       const close = (client as { close?: () => unknown }).close
       if (typeof close !== 'function') return

@@ -13,6 +13,8 @@ import { networkErrorCode } from '../../retry.js'
 import type { Identity, Logger } from '../../types.js'
 import type { StepContext } from '../types.js'
 import { classifyTokenError, LOGIN_FIX, safeText, sanitizeCause, tokenFix as tokenFixFor } from './errors.js'
+import { jwtExpiryMs, stringClaim } from '../../shared/jwt.js'
+import { RequestLifetime } from '../../shared/request-lifetime.js'
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform'
 const DEFAULT_METADATA_HOST = '169.254.169.254'
@@ -50,16 +52,16 @@ export type FoundCredential =
 
 /**
  * The HTTP side of every token request the provider makes (oauth2, STS, IAM credentials,
- * metadata): our own agents and one abort signal, so close() ends whatever is in flight and the
- * process can exit; and no gaxios retries, because the plugin owns retry (ctx.retry).
+ * metadata): our own agents, and every request tied to the provider's RequestLifetime, so close()
+ * ends whatever is in flight and the process can exit; and no gaxios retries, because the plugin
+ * owns retry (ctx.retry).
  */
 export interface AuthTransport {
   transporter: Gaxios
   close: () => void
 }
 
-export function createAuthTransport (gax: GaxModule): AuthTransport {
-  const controller = new AbortController()
+export function createAuthTransport (gax: GaxModule, lifetime = new RequestLifetime('fastify-cloud-secrets: the gcp provider')): AuthTransport {
   const httpAgent = new http.Agent({ keepAlive: true })
   const httpsAgent = new https.Agent({ keepAlive: true })
   const transporter = new gax.googleAuthLibrary.gaxios.Gaxios({
@@ -69,14 +71,16 @@ export function createAuthTransport (gax: GaxModule): AuthTransport {
     resolved: async (config) => {
       config.retry = false
       config.retryConfig = { ...config.retryConfig, retry: 0, noResponseRetries: 0 }
-      config.signal = config.signal === undefined ? controller.signal : AbortSignal.any([config.signal as AbortSignal, controller.signal])
+      // gaxios has no per-request "done" hook to release a link(): a request's own signal is
+      // combined with the lifetime's (token requests are few; nothing accumulates on a shared signal)
+      config.signal = config.signal === undefined ? lifetime.signal : AbortSignal.any([config.signal as AbortSignal, lifetime.signal])
       return config
     }
   })
   return {
     transporter,
     close: () => {
-      controller.abort(new Error('fastify-cloud-secrets: the gcp provider was closed'))
+      lifetime.close()
       httpAgent.destroy()
       httpsAgent.destroy()
     }
@@ -469,8 +473,8 @@ export async function readSubjectClaim (json: CredentialJson): Promise<string | 
     const text = (await readFile(source.file, 'utf8')).trim()
     const field = (source as { format?: { type?: string, subject_token_field_name?: string } }).format
     const token = field?.type === 'json' ? String((JSON.parse(text) as Record<string, unknown>)[field.subject_token_field_name ?? ''] ?? '') : text
-    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: unknown }
-    return typeof payload.sub === 'string' && /^[\x21-\x7e]{1,256}$/.test(payload.sub) ? payload.sub : undefined
+    const sub = stringClaim(token, 'sub')
+    return sub !== undefined && /^[\x21-\x7e]{1,256}$/.test(sub) ? sub : undefined
   } catch {
     return undefined
   }
@@ -478,13 +482,7 @@ export async function readSubjectClaim (json: CredentialJson): Promise<string | 
 
 /** The `exp` of a bearer JWT, in ms (decoded, not verified); the token itself is not kept. */
 function jwtExpiry (authorization: string | null): number | undefined {
-  const jwt = authorization?.replace(/^Bearer /, '') ?? ''
-  try {
-    const exp = (JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown }).exp
-    return typeof exp === 'number' ? exp * 1000 : undefined
-  } catch {
-    return undefined
-  }
+  return jwtExpiryMs(authorization?.replace(/^Bearer /, ''))
 }
 
 function hostOf (url: string): string {

@@ -23,7 +23,7 @@ export interface GcpClients {
   getAccessToken: () => Promise<string>
   /**
    * Builds any Google Cloud client with the same auth and project, once per constructor
-   * (`options` apply to the first call); the plugin closes it on app close.
+   * and options (a call with other options gets its own client); the plugin closes them on app close.
    */
   client: <T extends object>(Ctor: GoogleClientConstructor<T>, options?: Record<string, unknown>) => T
   readonly identity: Identity
