@@ -1,4 +1,8 @@
+import { DESCRIPTORS } from './providers/registry.js'
 import type { ProviderName } from './types.js'
+
+/** each store's local login command, from its descriptor, for the NO_CREDENTIALS fix */
+const LOGINS = DESCRIPTORS.flatMap((d) => d.login === undefined ? [] : [d.login]).join(' / ')
 
 /**
  * The one error catalog. Every error the plugin raises is a CloudSecretsError whose `code` is
@@ -19,7 +23,7 @@ export const ERROR_CATALOG = {
   },
   NO_CREDENTIALS: {
     title: 'No credential source of the provider produced credentials',
-    fix: 'attach an identity to the workload, or log in locally (aws sso login / gcloud auth application-default login / az login)'
+    fix: `attach an identity to the workload, or log in locally (${LOGINS})`
   },
   TOKEN: {
     title: 'Credentials were found but a token could not be obtained or was rejected',
@@ -46,7 +50,7 @@ export const ERROR_CATALOG = {
     fix: 'correct the reference, region or request named in the message'
   },
   INTEGRITY: {
-    title: 'A secret payload failed its integrity check (e.g. GCP CRC32C mismatch)',
+    title: 'A secret payload failed its integrity check (e.g. a CRC32C checksum mismatch)',
     fix: 'retry; if it persists, re-create the secret version'
   },
   TIMEOUT: {

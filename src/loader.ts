@@ -8,9 +8,9 @@ import type { LoadContext, Provider, SecretOutcome, StepContext } from './provid
 import type { Identity, Logger, ProviderName } from './types.js'
 
 /**
- * Reads in flight at once per provider. Stores without a batch read (Key Vault, Secret Manager)
+ * Reads in flight at once per provider. Stores without a batch read (one request per secret)
  * take ceil(N / concurrency) round trips, so this is set well above typical secret counts while
- * staying far below the stores' per-vault / per-project rate limits.
+ * staying far below the stores' per-store rate limits.
  */
 export const DEFAULT_CONCURRENCY = 64
 

@@ -1,11 +1,12 @@
 import type { ConfigProblem } from './errors.js'
-import { PROVIDER_NAMES, type ProviderName } from './types.js'
+import { descriptorOf, DESCRIPTORS, PROVIDER_NAMES } from './providers/registry.js'
+import type { ProviderName } from './types.js'
 
 /** One configured secret, resolved to its provider. Holds no value. */
 export interface SecretReference {
   readonly alias: string
   readonly provider: ProviderName
-  /** the id as the store knows it: name, ARN, resource name or Key Vault secret URL */
+  /** the id as the store knows it: a name, or the store's native id (its descriptor's grammar) */
   readonly id: string
   readonly version?: string
   readonly stage?: string
@@ -19,7 +20,7 @@ export interface SecretReference {
 }
 
 export interface ParsedReference {
-  /** explicit scheme, or the one implied by a native id (ARN, projects/…, https://…) */
+  /** explicit scheme, or the one implied by a native id (a store's native prefix or URL scheme) */
   provider?: ProviderName
   id: string
   version?: string
@@ -67,6 +68,10 @@ function trailingParameters (keyText: string): number {
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//
 const PARAM_VALUE = /^[A-Za-z0-9_.:+@/-]{1,256}$/
 
+/** The stores that take stage= (a version label), for the problem of a reference that cannot. */
+const STAGE_STORES = DESCRIPTORS.filter((d) => d.stage !== undefined)
+const STAGE_EXAMPLE = STAGE_STORES[0]?.stage?.example ?? 'LABEL'
+
 /**
  * Parses `[scheme "://"] id ["?" param ("&" param)*] ["#" key]`; the parameters may also follow
  * the key (`id#key?optional`) when the first one is a known parameter.
@@ -76,7 +81,7 @@ const PARAM_VALUE = /^[A-Za-z0-9_.:+@/-]{1,256}$/
 export function parseReference (alias: string, text: string, source: string, offset = 0): { ref?: ParsedReference, problems: ConfigProblem[] } {
   const problems: ConfigProblem[] = []
   // a position always names a character the user wrote: past-the-end indexes (an empty id after
-  // "aws://", a trailing "#" or "?") point at the last character instead
+  // "scheme://", a trailing "#" or "?") point at the last character instead
   const at = (index: number): number => offset + Math.max(0, Math.min(index, text.length - 1)) + 1
   const problem = (index: number, message: string): void => { problems.push({ source, alias, position: at(index), message }) }
 
@@ -98,16 +103,19 @@ export function parseReference (alias: string, text: string, source: string, off
   const scheme = SCHEME.exec(text)
   if (scheme !== null) {
     const name = scheme[1].toLowerCase()
+    const native = DESCRIPTORS.find((d) => d.ids.nativeSchemes?.includes(name) === true)
+    const refused = DESCRIPTORS.map((d) => d.ids.refusedSchemes?.[name]).find((hint) => hint !== undefined)
     if ((PROVIDER_NAMES as readonly string[]).includes(name)) {
       provider = name as ProviderName
       rest = text.slice(scheme[0].length)
       restStart = scheme[0].length
-    } else if (name === 'https') {
-      provider = 'azure'
-    } else if (name === 'http') {
-      problem(0, 'Key Vault secret URLs must use https://')
+    } else if (native !== undefined) {
+      // the whole reference is the store's native id (a secret URL)
+      provider = native.name
+    } else if (refused !== undefined) {
+      problem(0, refused)
     } else {
-      problem(0, `unknown scheme "${scheme[1]}://"; use aws://, gcp://, azure://, local:// or none`)
+      problem(0, `unknown scheme "${scheme[1]}://"; use ${PROVIDER_NAMES.map((n) => `${n}://`).join(', ')} or none`)
     }
   }
 
@@ -164,7 +172,7 @@ export function parseReference (alias: string, text: string, source: string, off
         else if (value !== 'on') problem(pos, 'refresh takes =off (never re-read this secret) or =on')
       } else if (name === 'version' || name === 'stage') {
         if (value === undefined || !PARAM_VALUE.test(value)) {
-          problem(pos, `${name} needs a value made of letters, digits and _.:+@/- (e.g. ${name}=${name === 'version' ? '3' : 'AWSPREVIOUS'})`)
+          problem(pos, `${name} needs a value made of letters, digits and _.:+@/- (e.g. ${name}=${name === 'version' ? '3' : STAGE_EXAMPLE})`)
         } else if (name === 'version') {
           version = value
         } else {
@@ -186,8 +194,7 @@ export function parseReference (alias: string, text: string, source: string, off
   if (rest.length === 0) {
     problem(restStart, 'the secret id is empty')
   } else if (provider === undefined) {
-    if (rest.startsWith('arn:')) provider = 'aws'
-    else if (rest.startsWith('projects/')) provider = 'gcp'
+    provider = DESCRIPTORS.find((d) => d.ids.nativePrefixes?.some((prefix) => rest.startsWith(prefix)) === true)?.name
   }
 
   if (problems.length > 0) return { problems }
@@ -197,74 +204,14 @@ export function parseReference (alias: string, text: string, source: string, off
   }
 }
 
-const AWS_ARN = /^arn:aws(?:-[a-z-]+)?:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]{1,512}$/
-const AWS_NAME = /^[A-Za-z0-9/_+=.@!-]{1,512}$/
-const GCP_NAME = /^projects\/([a-z0-9][a-z0-9-]{0,62}|\d+)\/(?:locations\/([a-z0-9-]{1,63})\/)?secrets\/([A-Za-z0-9_-]{1,255})(?:\/versions\/([A-Za-z0-9_-]{1,63}))?$/
-const GCP_ID = /^[A-Za-z0-9_-]{1,255}$/
-const GCP_VERSION = /^(?:latest|[1-9]\d*|[A-Za-z][A-Za-z0-9_-]{0,62})$/
-const AZURE_NAME = /^[0-9A-Za-z-]{1,127}$/
-const AZURE_VERSION = /^[0-9A-Za-z]{1,64}$/
-
 /** Checks a parsed reference against the grammar of its provider and returns the final reference. */
 export function resolveReference (alias: string, parsed: ParsedReference, provider: ProviderName, source: string): { ref?: SecretReference, problems: ConfigProblem[] } {
   const problems: ConfigProblem[] = []
   const problem = (message: string): void => { problems.push({ source, alias, position: parsed.idPosition, message }) }
-  let { id, version } = parsed
+  const descriptor = descriptorOf(provider)
 
-  if (parsed.stage !== undefined && provider !== 'aws') problem(`stage= is an AWS version stage; a ${provider} reference cannot use it`)
-
-  switch (provider) {
-    case 'aws':
-      if (id.startsWith('arn:')) {
-        if (!AWS_ARN.test(id)) problem('not a Secrets Manager ARN (arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME)')
-      } else if (!AWS_NAME.test(id)) {
-        problem('an AWS secret name has 1–512 characters: letters, digits and /_+=.@!-')
-      }
-      break
-    case 'gcp': {
-      if (id.startsWith('projects/')) {
-        const m = GCP_NAME.exec(id)
-        if (m === null) {
-          problem('not a Secret Manager resource name (projects/P/secrets/S[/versions/V], or projects/P/locations/L/secrets/S[/versions/V])')
-        } else if (m[4] !== undefined) {
-          if (version !== undefined && version !== m[4]) problem(`the resource name pins version ${m[4]} and version=${version} disagrees`)
-          version = m[4]
-          id = id.slice(0, id.lastIndexOf('/versions/'))
-        }
-      } else if (!GCP_ID.test(id)) {
-        problem('a GCP secret id has 1–255 characters: letters, digits, _ and -')
-      }
-      if (version !== undefined && !GCP_VERSION.test(version)) problem(`version "${version}" is not a version number, "latest" or an alias`)
-      break
-    }
-    case 'azure':
-      if (id.startsWith('https://') || id.startsWith('HTTPS://')) {
-        let url: URL | undefined
-        try { url = new URL(id) } catch { problem('not a valid Key Vault secret URL') }
-        if (url !== undefined) {
-          const parts = url.pathname.split('/').filter((p) => p.length > 0)
-          if (url.hostname.length === 0 || url.port !== '' || url.search !== '' || url.username !== '' || url.password !== '') {
-            problem('a Key Vault secret URL is https://VAULT-HOST/secrets/NAME[/VERSION] with no port, query or credentials')
-          } else if (parts.length < 2 || parts.length > 3 || parts[0] !== 'secrets' || !AZURE_NAME.test(parts[1])) {
-            problem('a Key Vault secret URL is https://VAULT-HOST/secrets/NAME[/VERSION]; NAME has 1–127 letters, digits and -')
-          } else {
-            if (parts[2] !== undefined) {
-              if (version !== undefined && version !== parts[2]) problem(`the URL pins version ${parts[2]} and version=${version} disagrees`)
-              version = parts[2]
-            }
-            id = `https://${url.hostname.toLowerCase()}/secrets/${parts[1]}`
-          }
-        }
-      } else if (!AZURE_NAME.test(id)) {
-        problem('a Key Vault secret name has 1–127 characters: letters, digits and -')
-      }
-      if (version !== undefined && !AZURE_VERSION.test(version)) problem(`version "${version}" is not a Key Vault version id`)
-      break
-    case 'local':
-      if (version !== undefined) problem('local references have no versions')
-      if (id.length > 512) problem('a local secret name has at most 512 characters')
-      break
-  }
+  if (parsed.stage !== undefined && descriptor.stage === undefined) problem(`stage= is ${STAGE_STORES.map((d) => d.stage?.what).join(' or ')}; a ${provider} reference cannot use it`)
+  const { id, version } = descriptor.ids.resolve({ id: parsed.id, version: parsed.version }, problem)
   if (problems.length > 0) return { problems }
   return {
     ref: Object.freeze({

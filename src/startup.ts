@@ -2,7 +2,7 @@ import type { Deadline } from './deadline.js'
 import { CloudSecretsError, isDeadlineError, loadFailedError } from './errors.js'
 import { createStepContext, loadAllSecrets, DEFAULT_CONCURRENCY, type LoadedSecrets, type SecretReport } from './loader.js'
 import { normalizeOptions, type NormalizedConfig } from './options.js'
-import { PROVIDER_MODULES } from './providers/index.js'
+import { loadProvider } from './providers/registry.js'
 import type { Provider, StoreCost } from './providers/types.js'
 import type { SecretReference } from './reference.js'
 import { describeFleetCost, fleetCosts } from './refresh/cost.js'
@@ -15,7 +15,7 @@ import type { CloudContext, CloudSecretsOptions, Identity, Logger, ProviderName 
 /**
  * The startup steps, in the order they run: normalize options → select providers → resolve
  * identity → run checks → load secrets. The plugin (src/plugin.ts) runs them and throws the first
- * failure; `doctor` (src/diagnose.ts) runs the very same functions and reports every outcome, so
+ * failure; `doctor` (src/cli/diagnose.ts) runs the very same functions and reports every outcome, so
  * both classify a failure the same way and print the same fix.
  */
 
@@ -69,7 +69,7 @@ export function warnShortInterval (config: NormalizedConfig, providers: Readonly
 export async function selectProviders (config: NormalizedConfig, providers: Map<ProviderName, Provider>, deadline: Deadline, log: Logger, internal: InternalOptions = {}): Promise<ProviderFailure[]> {
   const results = await Promise.allSettled(config.providers.map(async (name) => {
     const provider = await deadline.run(`load provider ${name}`, async () => {
-      const mod = await PROVIDER_MODULES[name]()
+      const mod = await loadProvider(name)
       return await mod.createProvider({ config, log: log.child({ provider: name }), identityOverride: internal.identity })
     })
     providers.set(name, provider)

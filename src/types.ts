@@ -1,9 +1,13 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { ProviderOptions } from './providers/registry.js'
 import type { CloudRefresh } from './refresh/refresher.js'
 
+/**
+ * The stores, by name. A union (not derived from src/providers/registry.ts) so the public types
+ * read plainly; the registry is checked to list exactly these.
+ */
 export type ProviderName = 'aws' | 'gcp' | 'azure' | 'local'
 export type ProviderSetting = ProviderName | 'auto'
-export const PROVIDER_NAMES: readonly ProviderName[] = ['aws', 'gcp', 'azure', 'local']
 
 /** Who the process runs as. Never carries a token or a secret value. */
 export interface Identity {
@@ -65,17 +69,14 @@ export interface RefreshOptions {
 
 export type CustomCheck = (cloud: CloudContext) => Promise<void> | void
 
-export interface CloudSecretsOptions {
+/** The plugin's options; each store's section (`aws`, `azure`, `gcp`, `local`) comes from its descriptor. */
+export interface CloudSecretsOptions extends ProviderOptions {
   /** `aws`, `gcp`, `azure`, `local` or `auto` (env CLOUD_SECRETS_PROVIDER) */
   provider?: ProviderSetting
   /** alias → reference (env CLOUD_SECRETS: `alias=reference` pairs, comma or newline separated) */
   secrets?: Record<string, string>
   /** deadline for the whole startup, ms (env CLOUD_SECRETS_TIMEOUT_MS); defaults to fit inside pluginTimeout */
   timeoutMs?: number
-  aws?: { region?: string }
-  azure?: { vaultUrl?: string }
-  gcp?: { projectId?: string }
-  local?: { file?: string, values?: Record<string, string> }
   checks?: {
     /** extra token scopes/audiences to acquire at boot (env CLOUD_SECRETS_CHECK_SCOPES) */
     scopes?: string[]

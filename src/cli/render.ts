@@ -1,4 +1,4 @@
-import type { DoctorReport, ErrorReport, PolicyReport, ProviderReport, RefreshReport, SecretLine } from '../diagnose.js'
+import type { DoctorReport, ErrorReport, PolicyReport, ProviderReport, RefreshReport, SecretLine } from './diagnose.js'
 import { describeFleetCost } from '../refresh/cost.js'
 import { formatDuration } from '../refresh/interval.js'
 

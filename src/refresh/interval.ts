@@ -1,4 +1,5 @@
 import type { ConfigProblem } from '../errors.js'
+import { isRecord } from '../shared/input.js'
 
 /** The refresh settings after validation (`refresh` option or CLOUD_SECRETS_REFRESH_MS). */
 export interface RefreshConfig {
@@ -37,10 +38,6 @@ function rangeProblem (ms: number, written: string): string | undefined {
     return `the refresh interval must be from ${MIN_REFRESH_MS} ms (1s) to ${MAX_REFRESH_MS} ms (168h)${hint}`
   }
   return undefined
-}
-
-function isRecord (value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 /**

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { main } from '../../src/cli/main.js'
 import { COLOUR, PLAIN, renderDoctor, renderPolicy } from '../../src/cli/render.js'
-import type { DoctorReport, PolicyReport } from '../../src/diagnose.js'
+import type { DoctorReport, PolicyReport } from '../../src/cli/diagnose.js'
 import { assertNoLeak, randomSecret } from '../helpers/capture.js'
 import { tempDir, writeValues } from './run.js'
 

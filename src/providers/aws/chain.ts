@@ -1,6 +1,7 @@
 import { CloudSecretsError, type CredentialAttempt } from '../../errors.js'
 import { networkErrorCode } from '../../retry.js'
-import type { Env } from '../../options.js'
+import type { Env } from '../../shared/env.js'
+import { setAndNotFalse } from '../../shared/env.js'
 import type { Logger } from '../../types.js'
 import type { StepContext } from '../types.js'
 import type { AwsCredentials, AwsCredentialsProvider } from './clients.js'
@@ -10,7 +11,7 @@ import { readProfile, type ProfileInfo } from './profile.js'
 import type { RequestLifetime } from '../../shared/request-lifetime.js'
 import type { CredentialSources, SourceFactory, SourceInit } from './sdk.js'
 import { sdkLogger } from './sdk-logger.js'
-import { CHAIN_ORDER, planSources, sourceOf, truthy, type AwsSource, type SourcePlan } from './sources.js'
+import { CHAIN_ORDER, planSources, sourceOf, type AwsSource, type SourcePlan } from './sources.js'
 
 /** The SDK pieces the chain uses: the default chain, and its single sources (loaded on a failure). */
 export interface ChainSdk {
@@ -137,7 +138,7 @@ export class CredentialChain {
     const logger = sdkLogger(this.log)
     switch (source) {
       case 'aws:env': return sdk.fromEnv({ logger })
-      case 'aws:web-identity': return this.profile.kind === 'web-identity' && !truthy(this.env.AWS_WEB_IDENTITY_TOKEN_FILE) ? sdk.fromIni({ profile: this.profile.name, parentClientConfig: { region: this.region }, logger }) : sdk.fromTokenFile({ parentClientConfig: { region: this.region }, logger })
+      case 'aws:web-identity': return this.profile.kind === 'web-identity' && !setAndNotFalse(this.env.AWS_WEB_IDENTITY_TOKEN_FILE) ? sdk.fromIni({ profile: this.profile.name, parentClientConfig: { region: this.region }, logger }) : sdk.fromTokenFile({ parentClientConfig: { region: this.region }, logger })
       case 'aws:container': return sdk.fromHttp({ timeout: this.timeoutMs + 1000, maxRetries: 0, logger })
       case 'aws:imds': return sdk.fromInstanceMetadata({ timeout: IMDS_TIMEOUT_MS, maxRetries: 0, logger })
       default: return sdk.fromIni({ profile: this.profile.name, parentClientConfig: { region: this.region }, logger })

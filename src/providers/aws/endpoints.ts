@@ -1,4 +1,4 @@
-import type { Env } from '../../options.js'
+import type { Env } from '../../shared/env.js'
 import type { ProfileInfo } from './profile.js'
 import type { PartitionOf } from './sdk.js'
 

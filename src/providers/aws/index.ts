@@ -1,6 +1,6 @@
 import type * as SecretsManagerSdk from '@aws-sdk/client-secrets-manager'
 import { CloudSecretsError, configError, type CredentialAttempt } from '../../errors.js'
-import type { Env } from '../../options.js'
+import type { Env } from '../../shared/env.js'
 import type { Identity } from '../../types.js'
 import type { CreateProvider, Provider, ProviderInit } from '../types.js'
 import { CredentialChain } from './chain.js'

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import type { Env } from '../../options.js'
+import type { Env } from '../../shared/env.js'
 
 // What the shared config files say (no network): the profile the SDK will use and its kind.
 

@@ -1,4 +1,5 @@
-import type { Env } from '../../options.js'
+import type { Env } from '../../shared/env.js'
+import { setAndNotFalse } from '../../shared/env.js'
 import type { ProfileInfo, ProfileKind } from './profile.js'
 
 // What the environment and the profile say (no network): which source of the chain can apply.
@@ -21,20 +22,16 @@ const PROFILE_SOURCE: Record<ProfileKind, AwsSource | undefined> = {
   sso: 'aws:sso', role: 'aws:profile', static: 'aws:profile', login: 'aws:profile', process: 'aws:process', 'web-identity': 'aws:web-identity', empty: undefined
 }
 
-export function truthy (value: string | undefined): boolean {
-  return value !== undefined && value !== '' && value.toLowerCase() !== 'false'
-}
-
 export function containerEndpoint (env: Env): string | undefined {
-  if (truthy(env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)) return `http://169.254.170.2${env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI ?? ''}`
-  if (truthy(env.AWS_CONTAINER_CREDENTIALS_FULL_URI)) return env.AWS_CONTAINER_CREDENTIALS_FULL_URI
+  if (setAndNotFalse(env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)) return `http://169.254.170.2${env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI ?? ''}`
+  if (setAndNotFalse(env.AWS_CONTAINER_CREDENTIALS_FULL_URI)) return env.AWS_CONTAINER_CREDENTIALS_FULL_URI
   return undefined
 }
 
 /** Which sources of the default chain can apply here, in the chain's order. */
 export function planSources (env: Env, profile: ProfileInfo): SourcePlan[] {
   const plans: SourcePlan[] = []
-  const hasKeys = truthy(env.AWS_ACCESS_KEY_ID) && truthy(env.AWS_SECRET_ACCESS_KEY)
+  const hasKeys = setAndNotFalse(env.AWS_ACCESS_KEY_ID) && setAndNotFalse(env.AWS_SECRET_ACCESS_KEY)
   plans.push(hasKeys && env.AWS_PROFILE === undefined
     ? { source: 'aws:env', applies: true, reason: 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are set' }
     : { source: 'aws:env', applies: false, reason: hasKeys ? 'AWS_PROFILE is set, so the SDK skips the AWS_ACCESS_KEY_ID pair' : 'AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not set' })
@@ -51,19 +48,19 @@ export function planSources (env: Env, profile: ProfileInfo): SourcePlan[] {
     }
   }
 
-  const webEnv = truthy(env.AWS_WEB_IDENTITY_TOKEN_FILE) && truthy(env.AWS_ROLE_ARN)
+  const webEnv = setAndNotFalse(env.AWS_WEB_IDENTITY_TOKEN_FILE) && setAndNotFalse(env.AWS_ROLE_ARN)
   if (webEnv) plans.push({ source: 'aws:web-identity', applies: true, reason: 'AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN are set', endpoint: `STS AssumeRoleWithWebIdentity ${env.AWS_ROLE_ARN ?? ''}` })
   else if (profileSource === 'aws:web-identity') plans.push({ source: 'aws:web-identity', applies: true, reason: `profile "${profile.name}" has web_identity_token_file`, endpoint: `profile ${profile.name}` })
   else plans.push({ source: 'aws:web-identity', applies: false, reason: 'AWS_WEB_IDENTITY_TOKEN_FILE / AWS_ROLE_ARN are not set' })
 
   const container = containerEndpoint(env)
   plans.push(container !== undefined
-    ? { source: 'aws:container', applies: true, reason: `${truthy(env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) ? 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI' : 'AWS_CONTAINER_CREDENTIALS_FULL_URI'} is set`, endpoint: `container credentials ${container}` }
+    ? { source: 'aws:container', applies: true, reason: `${setAndNotFalse(env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) ? 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI' : 'AWS_CONTAINER_CREDENTIALS_FULL_URI'} is set`, endpoint: `container credentials ${container}` }
     : { source: 'aws:container', applies: false, reason: 'AWS_CONTAINER_CREDENTIALS_FULL_URI / AWS_CONTAINER_CREDENTIALS_RELATIVE_URI are not set' })
 
   const imds = env.AWS_EC2_METADATA_SERVICE_ENDPOINT ?? 'http://169.254.169.254'
   if (container !== undefined) plans.push({ source: 'aws:imds', applies: false, reason: 'not used when container credentials are configured' })
-  else if (truthy(env.AWS_EC2_METADATA_DISABLED)) plans.push({ source: 'aws:imds', applies: false, reason: 'AWS_EC2_METADATA_DISABLED is set' })
+  else if (setAndNotFalse(env.AWS_EC2_METADATA_DISABLED)) plans.push({ source: 'aws:imds', applies: false, reason: 'AWS_EC2_METADATA_DISABLED is set' })
   else plans.push({ source: 'aws:imds', applies: true, reason: `instance metadata (IMDSv2) at ${imds}`, endpoint: `instance metadata ${imds}` })
   return plans
 }
@@ -86,10 +83,10 @@ export function sourceOf (credentials: { $source?: Record<string, unknown> }, pl
 
 /** Where the process runs, from the platform's own markers. */
 export function detectPlatform (env: Env, source: AwsSource): string {
-  if (truthy(env.AWS_LAMBDA_FUNCTION_NAME)) return 'lambda'
-  if (truthy(env.ECS_CONTAINER_METADATA_URI_V4) || truthy(env.ECS_CONTAINER_METADATA_URI) || truthy(env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) || (env.AWS_EXECUTION_ENV ?? '').startsWith('AWS_ECS')) return 'ecs'
+  if (setAndNotFalse(env.AWS_LAMBDA_FUNCTION_NAME)) return 'lambda'
+  if (setAndNotFalse(env.ECS_CONTAINER_METADATA_URI_V4) || setAndNotFalse(env.ECS_CONTAINER_METADATA_URI) || setAndNotFalse(env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) || (env.AWS_EXECUTION_ENV ?? '').startsWith('AWS_ECS')) return 'ecs'
   const full = env.AWS_CONTAINER_CREDENTIALS_FULL_URI ?? ''
-  if (truthy(env.KUBERNETES_SERVICE_HOST) || /169\.254\.170\.23|fd00:ec2::23/.test(full) || /eks\.amazonaws\.com/.test(env.AWS_WEB_IDENTITY_TOKEN_FILE ?? '')) return 'eks'
+  if (setAndNotFalse(env.KUBERNETES_SERVICE_HOST) || /169\.254\.170\.23|fd00:ec2::23/.test(full) || /eks\.amazonaws\.com/.test(env.AWS_WEB_IDENTITY_TOKEN_FILE ?? '')) return 'eks'
   if (source === 'aws:imds') return 'ec2'
   return 'local'
 }

@@ -1,12 +1,13 @@
 import type { ChildProcess } from 'node:child_process'
 import { runCommand, type CommandResult } from '../../shared/child-process.js'
+import { nonEmpty as has } from '../../shared/env.js'
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth'
 import type { CredentialAttempt } from '../../errors.js'
 import { configError, isDeadlineError } from '../../errors.js'
-import type { Env } from '../../options.js'
+import type { Env } from '../../shared/env.js'
 import type { Identity } from '../../types.js'
 import type { StepContext } from '../types.js'
 import { jwtClaims } from '../../shared/jwt.js'
@@ -74,10 +75,6 @@ export function detectPlatform (env: Env, imdsAnswered = false): string {
   if (has(env.AZURE_FEDERATED_TOKEN_FILE) || has(env.KUBERNETES_SERVICE_HOST)) return 'aks'
   if (imdsAnswered) return 'vm'
   return 'local'
-}
-
-function has (value: string | undefined): value is string {
-  return value !== undefined && value.trim().length > 0
 }
 
 /** Linux DMI says whether this is an Azure (Hyper-V) machine; undefined when it cannot tell. */

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process'
 import { CloudSecretsError, type CredentialAttempt } from '../../errors.js'
-import type { Env } from '../../options.js'
+import type { Env } from '../../shared/env.js'
 import { networkErrorCode } from '../../retry.js'
 import { jwtExpiryMs } from '../../shared/jwt.js'
 import type { Identity, Logger } from '../../types.js'

@@ -1,4 +1,5 @@
-import type { Env } from '../../options.js'
+import type { Env } from '../../shared/env.js'
+import { nonEmpty } from '../../shared/env.js'
 
 const DEFAULT_METADATA_HOST = '169.254.169.254'
 
@@ -22,8 +23,4 @@ export function detectPlatform (env: Env, onMetadata: boolean): { platform: stri
   if (nonEmpty(env.KUBERNETES_SERVICE_HOST)) return { platform: onMetadata ? 'gke' : 'kubernetes', details: {} }
   if (onMetadata) return { platform: 'gce', details: {} }
   return { platform: 'local', details: {} }
-}
-
-function nonEmpty (value: string | undefined): value is string {
-  return value !== undefined && value.trim() !== ''
 }

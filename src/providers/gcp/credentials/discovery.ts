@@ -1,5 +1,5 @@
 import { CloudSecretsError, isDeadlineError, configError, type CredentialAttempt } from '../../../errors.js'
-import type { Env } from '../../../options.js'
+import type { Env } from '../../../shared/env.js'
 import type { StepContext } from '../../types.js'
 import { LOGIN_FIX, safeText } from '../errors.js'
 import type { GaxModule, Gaxios } from '../gax.js'

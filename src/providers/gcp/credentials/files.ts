@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import type { Env } from '../../../options.js'
+import type { Env } from '../../../shared/env.js'
 import { safeText } from '../errors.js'
 
 /** The credential sources a file can hold (the metadata server is the other one). */

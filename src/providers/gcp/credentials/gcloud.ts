@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process'
 import { isDeadlineError } from '../../../errors.js'
-import type { Env } from '../../../options.js'
+import type { Env } from '../../../shared/env.js'
 import { runCommand } from '../../../shared/child-process.js'
 import type { StepContext } from '../../types.js'
 
