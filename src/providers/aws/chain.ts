@@ -45,10 +45,12 @@ export class CredentialChain {
     private readonly requests: RequestLifetime,
     private readonly log: Logger,
     /** settings for the STS / SSO clients the SDK builds inside a source */
-    private readonly clientConfig?: Record<string, unknown>
+    private readonly clientConfig?: Record<string, unknown>,
+    /** the STS endpoint resolved from env */
+    private readonly stsEndpoint?: string
   ) {
     this.profile = readProfile(env)
-    this.plans = planSources(env, this.profile)
+    this.plans = planSources(env, this.profile, process.env)
     this.lastAttempts = this.plans.map((p) => ({ source: p.source, outcome: 'skipped', reason: p.applies ? `${p.reason}; not tried yet` : p.reason }))
     const primary = this.primary
     if (primary?.source === 'aws:process' && this.profile.credentialProcess !== undefined) {
@@ -77,7 +79,7 @@ export class CredentialChain {
   }
 
   private settings (base: SourceInit): EnvChainSettings {
-    return { env: this.env, profile: this.profile, base, clientConfig: this.clientConfig, source: this.sdk.source }
+    return { env: this.env, profile: this.profile, base, clientConfig: this.clientConfig, stsEndpoint: this.stsEndpoint, source: this.sdk.source }
   }
 
   /** the first source of the chain that applies here */

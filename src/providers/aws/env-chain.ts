@@ -15,8 +15,10 @@ import { containerEndpoint, truthy, type AwsSource } from './sources.js'
  * What the SDK still reads from process.env whatever is passed (see README, option `env`):
  * HOME for `~/.aws/sso/cache` (SSO tokens) and for `~/` in file paths it expands itself; the
  * IMDS endpoint (AWS_EC2_METADATA_SERVICE_ENDPOINT, _MODE, AWS_EC2_METADATA_V1_DISABLED=true);
- * and, in the STS / SSO clients it builds inside a source, their own settings (endpoint URLs,
- * retry and defaults mode, and the shared config files at process.env's AWS_CONFIG_FILE).
+ * and, in the STS / SSO clients it builds inside a profile's source (AssumeRole, SSO), their own
+ * settings: endpoint URLs (AWS_ENDPOINT_URL_STS…), retry / defaults mode, and the shared config
+ * files at process.env's AWS_CONFIG_FILE. FIPS and dual-stack are passed from env; the STS client
+ * of web identity from env vars gets its endpoint too.
  */
 
 /** the SDK's CredentialsProviderError shape: `tryNextLink` lets the chain go on */
@@ -36,6 +38,8 @@ export interface EnvChainSettings {
   base: SourceInit
   /** settings for the STS / SSO clients the SDK builds inside a source */
   clientConfig?: Record<string, unknown>
+  /** the STS endpoint the plugin resolved from env, for AssumeRoleWithWebIdentity from env vars */
+  stsEndpoint?: string
   /** the SDK's single sources, each imported on first use */
   source: <K extends keyof CredentialSources>(name: K) => Promise<CredentialSources[K]>
 }
@@ -96,10 +100,13 @@ async function firstOf (providers: ReadonlyArray<() => Promise<AwsCredentials>>)
   throw last
 }
 
-/** One source of the chain, alone, with its inputs from `env` (the chain's links, and a failure's second ask). */
-export function sourceProvider (source: AwsSource, s: EnvChainSettings): AwsCredentialsProvider {
+/**
+ * One source of the chain, alone, with its inputs from `env` (the chain's links, and a failure's
+ * second ask). `legacyContainer`: as in the default chain, the legacy container source answers
+ * when fromHttp cannot (only when env is process.env, the one env that source reads).
+ */
+export function sourceProvider (source: AwsSource, s: EnvChainSettings, legacyContainer = false): AwsCredentialsProvider {
   const { env, profile, base, clientConfig } = s
-  const init = clientConfig === undefined ? base : { ...base, clientConfig }
   switch (source) {
     case 'aws:env':
       return async () => {
@@ -111,7 +118,7 @@ export function sourceProvider (source: AwsSource, s: EnvChainSettings): AwsCred
       return async (props) => {
         const file = env.AWS_WEB_IDENTITY_TOKEN_FILE
         const roleArn = env.AWS_ROLE_ARN
-        if (!set(file) || !set(roleArn)) {
+        if (!truthy(file) || !truthy(roleArn) || file === undefined || roleArn === undefined) {
           // a web_identity_token_file profile is fromIni's to resolve
           if (profile.kind === 'web-identity') return await (await profileProvider(s))(props)
           throw new ChainLinkError('Web identity configuration not specified')
@@ -119,7 +126,9 @@ export function sourceProvider (source: AwsSource, s: EnvChainSettings): AwsCred
         const fromTokenFile = await s.source('fromTokenFile')
         // an absent option would make the source read process.env: every one is given
         const roleSessionName = set(env.AWS_ROLE_SESSION_NAME) ? env.AWS_ROLE_SESSION_NAME : `aws-sdk-js-session-${Date.now()}`
-        return await fromTokenFile({ ...init, webIdentityTokenFile: file, roleArn, roleSessionName })(props)
+        // this STS client serves only this call: it can be given the endpoint (AWS_ENDPOINT_URL_STS… from env)
+        const sts = { ...clientConfig, ...(s.stsEndpoint !== undefined ? { endpoint: s.stsEndpoint, useFipsEndpoint: false, useDualstackEndpoint: false } : {}) }
+        return await fromTokenFile({ ...base, clientConfig: sts, webIdentityTokenFile: file, roleArn, roleSessionName })(props)
       }
     case 'aws:container':
       return async (props) => {
@@ -133,14 +142,14 @@ export function sourceProvider (source: AwsSource, s: EnvChainSettings): AwsCred
           awsContainerAuthorizationToken: env.AWS_CONTAINER_AUTHORIZATION_TOKEN ?? '',
           awsContainerAuthorizationTokenFile: env.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE ?? ''
         })
-        if (env !== process.env) return await http(props)
+        if (!legacyContainer || env !== process.env) return await http(props)
         // the default chain's fallback, the legacy container source, reads only process.env
         const legacy = (await s.source('fromContainerMetadata'))(base)
         return await firstOf([async () => await http(props), async () => await legacy(props)])
       }
     case 'aws:imds':
       return async (props) => {
-        if (set(env.AWS_EC2_METADATA_DISABLED) && env.AWS_EC2_METADATA_DISABLED !== 'false') throw new ChainLinkError('EC2 Instance Metadata Service access disabled')
+        if (truthy(env.AWS_EC2_METADATA_DISABLED)) throw new ChainLinkError('EC2 Instance Metadata Service access disabled')
         const fromInstanceMetadata = await s.source('fromInstanceMetadata')
         // the SDK takes the endpoint from process.env only; v1 can be turned off, not on
         return await fromInstanceMetadata({ ...base, ...(truthy(env.AWS_EC2_METADATA_V1_DISABLED) ? { ec2MetadataV1Disabled: true } : {}) })(props)
@@ -164,7 +173,7 @@ function treatedAsExpired (credentials: AwsCredentials): boolean {
 }
 
 /**
- * The default chain from `env`: env keys (unless AWS_PROFILE is set), the profile (SSO, static,
+ * The default chain from `env`, deciding as the plan (sources.ts) does which source applies: env keys (unless AWS_PROFILE is set), the profile (SSO, static,
  * role, process, web identity, login), web identity from env, then container credentials or
  * IMDS; memoised as the SDK's default chain is (refetched 5 minutes before expiry, in the
  * background while the old credentials are still valid; `forceRefresh`).
@@ -173,7 +182,7 @@ export function envChain (s: EnvChainSettings): AwsCredentialsProvider {
   const { env, profile } = s
   const links: Array<(props?: Record<string, unknown>) => Promise<AwsCredentials>> = [
     async (props) => {
-      if (set(env.AWS_PROFILE)) throw new ChainLinkError('AWS_PROFILE is set, skipping fromEnv provider.')
+      if (env.AWS_PROFILE !== undefined) throw new ChainLinkError('AWS_PROFILE is set, skipping fromEnv provider.')
       return await sourceProvider('aws:env', s)(props)
     },
     async (props) => {
@@ -181,10 +190,10 @@ export function envChain (s: EnvChainSettings): AwsCredentialsProvider {
       return await sourceProvider('aws:profile', s)(props)
     },
     async (props) => {
-      if (!set(env.AWS_WEB_IDENTITY_TOKEN_FILE) || !set(env.AWS_ROLE_ARN)) throw new ChainLinkError('Web identity configuration not specified')
+      if (!truthy(env.AWS_WEB_IDENTITY_TOKEN_FILE) || !truthy(env.AWS_ROLE_ARN)) throw new ChainLinkError('Web identity configuration not specified')
       return await sourceProvider('aws:web-identity', s)(props)
     },
-    async (props) => await sourceProvider(containerEndpoint(env) !== undefined ? 'aws:container' : 'aws:imds', s)(props),
+    async (props) => await sourceProvider(containerEndpoint(env) !== undefined ? 'aws:container' : 'aws:imds', s, true)(props),
     async () => { throw new ChainLinkError('Could not load credentials from any providers', false) }
   ]
   const run = async (props?: Record<string, unknown>): Promise<AwsCredentials> => await firstOf(links.map((link) => async () => await link(props)))

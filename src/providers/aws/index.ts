@@ -108,7 +108,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       }
       region = configured
       endpoints = { env, profile, partition: sdk.partition }
-      chain = new CredentialChain(sdk, env, region, ctx.deadline.remaining(), requests, log, innerClientConfig(endpoints))
+      chain = new CredentialChain(sdk, env, region, ctx.deadline.remaining(), requests, log, innerClientConfig(endpoints), region === 'aws-global' ? undefined : serviceEndpoint('sts', region, endpoints).url)
       factory = new AwsClientFactory(chain.provider, region)
       const refs = config.references.filter((r) => r.provider === 'aws')
       // the handshakes ride beside the credential round trip: the reads and STS then find them open

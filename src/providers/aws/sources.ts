@@ -31,8 +31,11 @@ export function containerEndpoint (env: Env): string | undefined {
   return undefined
 }
 
-/** Which sources of the default chain can apply here, in the chain's order. */
-export function planSources (env: Env, profile: ProfileInfo): SourcePlan[] {
+/**
+ * Which sources of the default chain can apply here, in the chain's order. `imdsEnv`: where the
+ * SDK's IMDS source reads its endpoint (process.env, whatever env the plugin was given).
+ */
+export function planSources (env: Env, profile: ProfileInfo, imdsEnv: Env = env): SourcePlan[] {
   const plans: SourcePlan[] = []
   const hasKeys = truthy(env.AWS_ACCESS_KEY_ID) && truthy(env.AWS_SECRET_ACCESS_KEY)
   plans.push(hasKeys && env.AWS_PROFILE === undefined
@@ -61,10 +64,14 @@ export function planSources (env: Env, profile: ProfileInfo): SourcePlan[] {
     ? { source: 'aws:container', applies: true, reason: `${truthy(env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) ? 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI' : 'AWS_CONTAINER_CREDENTIALS_FULL_URI'} is set`, endpoint: `container credentials ${container}` }
     : { source: 'aws:container', applies: false, reason: 'AWS_CONTAINER_CREDENTIALS_FULL_URI / AWS_CONTAINER_CREDENTIALS_RELATIVE_URI are not set' })
 
-  const imds = env.AWS_EC2_METADATA_SERVICE_ENDPOINT ?? 'http://169.254.169.254'
+  // the SDK's IMDS source takes its endpoint only from process.env (and its config file): plan with that
+  const imds = imdsEnv.AWS_EC2_METADATA_SERVICE_ENDPOINT ?? (imdsEnv.AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE === 'IPv6' ? 'http://[fd00:ec2::254]' : 'http://169.254.169.254')
+  const ignored = imdsEnv !== env && env.AWS_EC2_METADATA_SERVICE_ENDPOINT !== undefined && env.AWS_EC2_METADATA_SERVICE_ENDPOINT !== imdsEnv.AWS_EC2_METADATA_SERVICE_ENDPOINT
+    ? ' (AWS_EC2_METADATA_SERVICE_ENDPOINT of options.env is not used: the SDK reads it from process.env)'
+    : ''
   if (container !== undefined) plans.push({ source: 'aws:imds', applies: false, reason: 'not used when container credentials are configured' })
   else if (truthy(env.AWS_EC2_METADATA_DISABLED)) plans.push({ source: 'aws:imds', applies: false, reason: 'AWS_EC2_METADATA_DISABLED is set' })
-  else plans.push({ source: 'aws:imds', applies: true, reason: `instance metadata (IMDSv2) at ${imds}`, endpoint: `instance metadata ${imds}` })
+  else plans.push({ source: 'aws:imds', applies: true, reason: `instance metadata (IMDSv2) at ${imds}${ignored}`, endpoint: `instance metadata ${imds}` })
   return plans
 }
 
