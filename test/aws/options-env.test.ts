@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test, type Test } from 'tap'
-import { FakeContainerCredentials, startAwsFakes, type AwsFakes } from '../fakes/aws/index.js'
+import { FakeContainerCredentials, FakeImds, startAwsFakes, type AwsFakes } from '../fakes/aws/index.js'
 import { errorText } from '../helpers/capture.js'
 import { brief, loopbackViolations, setEnv, startApp, tempFiles } from './helpers.js'
 
@@ -128,6 +128,29 @@ test('aws:web-identity — token file, role and session name in options.env; STS
   const before = fakes.sts.count('AssumeRoleWithWebIdentity')
   await expectFrom(t, given({ AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token'), AWS_ROLE_ARN: role.arn, AWS_ROLE_SESSION_NAME: 'pod-options-env' }), { source: 'aws:web-identity', principal: 'arn:aws:sts::123456789012:assumed-role/irsa-options-env/pod-options-env' })
   t.equal(fakes.sts.count('AssumeRoleWithWebIdentity') - before, 1)
+})
+
+test('aws:process — a credential_process profile in options.env runs with options.env as its environment', async (t) => {
+  hostileProcessEnv(t)
+  const keys = fakes.world.issue('arn:aws:sts::123456789012:assumed-role/helper-issued/options-env', READ)
+  const dir = tempFiles({
+    'creds.json': JSON.stringify({ Version: 1, AccessKeyId: keys.accessKeyId, SecretAccessKey: keys.secretAccessKey, SessionToken: keys.sessionToken, Expiration: keys.expiration.toISOString() }),
+    // prints the credentials only when it runs with options.env (the test guard strips AWS_* in node children: a marker tells)
+    'proc.mjs': "import { readFileSync } from 'node:fs'\nif (process.env.FCS_ENV_MARKER !== 'options-env') process.exit(7)\nprocess.stdout.write(readFileSync(new URL('./creds.json', import.meta.url), 'utf8'))\n"
+  })
+  setEnv(t, { FCS_ENV_MARKER: 'process-env' })
+  writeFileSync(join(dir, 'config'), `[profile tool]\ncredential_process = ${process.execPath} ${join(dir, 'proc.mjs')}\nregion = us-east-1\n`)
+  await expectFrom(t, given({ AWS_PROFILE: 'tool', AWS_CONFIG_FILE: join(dir, 'config'), FCS_ENV_MARKER: 'options-env' }), { source: 'aws:process', principal: 'arn:aws:sts::123456789012:assumed-role/helper-issued/options-env' })
+})
+
+test('aws:imds — options.env does not disable IMDS (process.env does): the chain and the plan use IMDS at the endpoint the SDK reads', async (t) => {
+  hostileProcessEnv(t)
+  const imds = await new FakeImds(fakes.world, { role: 'ec2-app', allow: READ }).start()
+  t.teardown(() => imds.close())
+  setEnv(t, { AWS_EC2_METADATA_DISABLED: 'true', AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url })
+  const { AWS_EC2_METADATA_DISABLED: _, ...env } = given({})
+  await expectFrom(t, env, { source: 'aws:imds', principal: 'arn:aws:sts::123456789012:assumed-role/ec2-app/i-0123456789abcdef0' })
+  t.ok(imds.count('credentials') >= 1)
 })
 
 test('nothing in options.env: NO_CREDENTIALS, though process.env has keys, a profile and a container endpoint', async (t) => {
