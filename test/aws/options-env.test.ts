@@ -97,6 +97,13 @@ test('aws:profile — the default files under options.env HOME', async (t) => {
   await expectFrom(t, given({ HOME: home }), { source: 'aws:profile', principal: 'arn:aws:iam::123456789012:user/options-env-home' })
 })
 
+test('aws:profile — a `~/` file path of options.env is under its HOME, not the HOME of process.env', async (t) => {
+  hostileProcessEnv(t)
+  const keys = fakes.world.issue('arn:aws:iam::123456789012:user/options-env-tilde', READ, { session: false })
+  const home = tempFiles({ 'team-credentials': `[default]\naws_access_key_id = ${keys.accessKeyId}\naws_secret_access_key = ${keys.secretAccessKey}\n` })
+  await expectFrom(t, given({ HOME: home, AWS_SHARED_CREDENTIALS_FILE: '~/team-credentials' }), { source: 'aws:profile', principal: 'arn:aws:iam::123456789012:user/options-env-tilde' })
+})
+
 test('aws:container — full URI and token in options.env; process.env points at another endpoint', async (t) => {
   hostileProcessEnv(t)
   const token = fakes.world.remember(`container-auth-${Math.random().toString(36).slice(2)}`)

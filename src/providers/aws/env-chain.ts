@@ -1,8 +1,6 @@
-import { homedir } from 'node:os'
-import { join } from 'node:path'
 import type { Env } from '../../options.js'
 import type { AwsCredentials, AwsCredentialsProvider } from './clients.js'
-import type { ProfileInfo } from './profile.js'
+import { configFiles, type ProfileInfo } from './profile.js'
 import type { CredentialSources, SourceInit } from './sdk.js'
 import { containerEndpoint, truthy, type AwsSource } from './sources.js'
 
@@ -44,23 +42,10 @@ export interface EnvChainSettings {
   source: <K extends keyof CredentialSources>(name: K) => Promise<CredentialSources[K]>
 }
 
-/** HOME as the SDK's getHomeDir reads it, from `env` */
-export function homeOf (env: Env): string {
-  if (env.HOME !== undefined && env.HOME !== '') return env.HOME
-  if (env.USERPROFILE !== undefined && env.USERPROFILE !== '') return env.USERPROFILE
-  if (env.HOMEPATH !== undefined && env.HOMEPATH !== '') return `${env.HOMEDRIVE ?? 'C:\\'}${env.HOMEPATH}`
-  return homedir()
-}
-
-/** The shared config files of `env`, as fromIni / fromSSO take them (`~/` expanded with env's HOME). */
+/** The shared config files of `env`, as fromIni / fromSSO take them (the plan reads the same). */
 export function sharedFiles (env: Env): { filepath: string, configFilepath: string } {
-  const home = homeOf(env)
-  const expand = (file: string): string => file.startsWith('~/') ? join(home, file.slice(2)) : file
-  const pick = (value: string | undefined, fallback: string): string => expand(value !== undefined && value !== '' ? value : fallback)
-  return {
-    filepath: pick(env.AWS_SHARED_CREDENTIALS_FILE, join(home, '.aws', 'credentials')),
-    configFilepath: pick(env.AWS_CONFIG_FILE, join(home, '.aws', 'config'))
-  }
+  const files = configFiles(env)
+  return { filepath: files.credentials, configFilepath: files.config }
 }
 
 /** set(nonEmpty) as the SDK tests env vars (`if (process.env[X])`) */
