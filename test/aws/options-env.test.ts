@@ -104,6 +104,26 @@ test('aws:profile — a `~/` file path of options.env is under its HOME, not the
   await expectFrom(t, given({ HOME: home, AWS_SHARED_CREDENTIALS_FILE: '~/team-credentials' }), { source: 'aws:profile', principal: 'arn:aws:iam::123456789012:user/options-env-tilde' })
 })
 
+test('aws:sso — the profile and config file of options.env; the token cache where the SDK reads it (HOME of process.env)', async (t) => {
+  hostileProcessEnv(t)
+  const token = fakes.world.remember(`sso-token-${createHash('sha1').update(String(Math.random())).digest('hex')}`)
+  fakes.world.ssoTokens.add(token)
+  fakes.sso.options.allow = READ
+  const processHome = tempFiles({})
+  const cache = join(processHome, '.aws', 'sso', 'cache')
+  mkdirSync(cache, { recursive: true })
+  writeFileSync(join(cache, `${createHash('sha1').update('corp').digest('hex')}.json`), JSON.stringify({
+    startUrl: 'https://corp.awsapps.com/start', region: 'us-east-1', accessToken: token, expiresAt: new Date(Date.now() + 3600_000).toISOString()
+  }))
+  // the SSO client the SDK builds reads AWS_ENDPOINT_URL from process.env (README: what still does):
+  // only that one is cleared; AWS_USE_FIPS_ENDPOINT=true stays, and options.env's false is what counts
+  setEnv(t, { HOME: processHome, AWS_ENDPOINT_URL: undefined })
+  const dir = tempFiles({ config: '[profile corpdev]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = ReadSecrets\nregion = us-east-1\n\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n' })
+  const before = fakes.sso.count('GetRoleCredentials')
+  await expectFrom(t, given({ AWS_PROFILE: 'corpdev', AWS_CONFIG_FILE: join(dir, 'config') }), { source: 'aws:sso', principal: 'arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_ReadSecrets_0123456789abcdef/dev@example.com' })
+  t.equal(fakes.sso.count('GetRoleCredentials') - before, 1)
+})
+
 test('aws:container — full URI and token in options.env; process.env points at another endpoint', async (t) => {
   hostileProcessEnv(t)
   const token = fakes.world.remember(`container-auth-${Math.random().toString(36).slice(2)}`)

@@ -33,7 +33,8 @@ export function containerEndpoint (env: Env): string | undefined {
 
 /**
  * Which sources of the default chain can apply here, in the chain's order. `imdsEnv`: where the
- * SDK's IMDS source reads its endpoint (process.env, whatever env the plugin was given).
+ * SDK reads what it takes no option for, the IMDS endpoint and the SSO token cache's HOME
+ * (process.env, whatever env the plugin was given).
  */
 export function planSources (env: Env, profile: ProfileInfo, imdsEnv: Env = env): SourcePlan[] {
   const plans: SourcePlan[] = []
@@ -48,7 +49,9 @@ export function planSources (env: Env, profile: ProfileInfo, imdsEnv: Env = env)
     if (!profile.found) {
       plans.push({ source, applies: false, reason: `no profile "${profile.name}" in ${where}` })
     } else if (profileSource === source) {
-      plans.push({ source, applies: true, reason: `profile "${profile.name}" (${profile.kind ?? 'empty'})`, endpoint: `profile ${profile.name}` })
+      // the SDK finds the SSO token cache under process.env's HOME only
+      const cache = source === 'aws:sso' && imdsEnv !== env && (env.HOME ?? '') !== (imdsEnv.HOME ?? '') ? '; its token cache is read under the HOME of process.env' : ''
+      plans.push({ source, applies: true, reason: `profile "${profile.name}" (${profile.kind ?? 'empty'})${cache}`, endpoint: `profile ${profile.name}` })
     } else {
       plans.push({ source, applies: false, reason: `profile "${profile.name}" is ${profile.kind === 'empty' ? 'empty (no keys, role, sso or credential_process)' : `a ${profile.kind ?? 'other'} profile`}` })
     }
