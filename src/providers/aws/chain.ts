@@ -1,7 +1,6 @@
 import { CloudSecretsError, type CredentialAttempt } from '../../errors.js'
 import { networkErrorCode } from '../../retry.js'
 import type { Env } from '../../shared/env.js'
-import { setAndNotFalse } from '../../shared/env.js'
 import type { Logger } from '../../types.js'
 import type { StepContext } from '../types.js'
 import type { AwsCredentials, AwsCredentialsProvider } from './clients.js'
@@ -9,14 +8,14 @@ import { ACCESS_DENIED_NAMES, errorName, noCredentials, safeCause, SERVER_NAMES,
 import { ProcessCredentialSource } from './process-source.js'
 import { readProfile, type ProfileInfo } from './profile.js'
 import type { RequestLifetime } from '../../shared/request-lifetime.js'
-import type { CredentialSources, SourceFactory, SourceInit } from './sdk.js'
+import type { CredentialSources, SourceInit } from './sdk.js'
+import { envChain, sourceProvider, type EnvChainSettings } from './env-chain.js'
 import { sdkLogger } from './sdk-logger.js'
 import { CHAIN_ORDER, planSources, sourceOf, type AwsSource, type SourcePlan } from './sources.js'
 
-/** The SDK pieces the chain uses: the default chain, and its single sources (loaded on a failure). */
+/** The SDK pieces the chain uses: its single sources, each imported on first use. */
 export interface ChainSdk {
-  defaultProvider: SourceFactory
-  sources: () => Promise<CredentialSources>
+  source: <K extends keyof CredentialSources>(name: K) => Promise<CredentialSources[K]>
 }
 
 export interface ChainResult {
@@ -28,8 +27,8 @@ export interface ChainResult {
 const IMDS_TIMEOUT_MS = 1000
 
 /**
- * One credential chain (the SDK's default Node chain) for the whole app, with the bounds the
- * plugin needs: one try per provider (the plugin retries), timeouts that end no later than the
+ * One credential chain (the SDK's default Node chain, rebuilt in env-chain.ts so that its inputs
+ * come from the plugin's env) for the whole app, with the bounds the plugin needs: one try per provider (the plugin retries), timeouts that end no later than the
  * startup deadline, and every request it opens tracked so it can be destroyed.
  */
 export class CredentialChain {
@@ -44,17 +43,21 @@ export class CredentialChain {
     private readonly region: string,
     private readonly timeoutMs: number,
     private readonly requests: RequestLifetime,
-    private readonly log: Logger
+    private readonly log: Logger,
+    /** settings for the STS / SSO clients the SDK builds inside a source */
+    private readonly clientConfig?: Record<string, unknown>,
+    /** the STS endpoint resolved from env */
+    private readonly stsEndpoint?: string
   ) {
     this.profile = readProfile(env)
-    this.plans = planSources(env, this.profile)
+    this.plans = planSources(env, this.profile, process.env)
     this.lastAttempts = this.plans.map((p) => ({ source: p.source, outcome: 'skipped', reason: p.applies ? `${p.reason}; not tried yet` : p.reason }))
     const primary = this.primary
     if (primary?.source === 'aws:process' && this.profile.credentialProcess !== undefined) {
       this.process = new ProcessCredentialSource(this.profile.credentialProcess, this.profile.name, env)
       this.provider = this.process.provider as unknown as AwsCredentialsProvider
     } else {
-      this.provider = sdk.defaultProvider(this.init())
+      this.provider = envChain(this.settings(this.init()))
     }
   }
 
@@ -73,6 +76,10 @@ export class CredentialChain {
     // the SDK's 1 s so a laptop with IMDS enabled learns quickly that it is not on EC2
     const timeout = primary?.source === 'aws:container' ? this.timeoutMs + 1000 : Math.min(IMDS_TIMEOUT_MS, this.timeoutMs)
     return { timeout, maxRetries: 0, parentClientConfig: { region: this.region }, logger: sdkLogger(this.log) }
+  }
+
+  private settings (base: SourceInit): EnvChainSettings {
+    return { env: this.env, profile: this.profile, base, clientConfig: this.clientConfig, stsEndpoint: this.stsEndpoint, source: this.sdk.source }
   }
 
   /** the first source of the chain that applies here */
@@ -132,17 +139,14 @@ export class CredentialChain {
     return this.failure(real, err)
   }
 
-  /** The one source that applied, alone (its module is imported only now, on a failure). */
+  /** The one source that applied, alone (with the chain's inputs from env). */
   private async single (source: AwsSource): Promise<AwsCredentialsProvider> {
-    const sdk = await this.sdk.sources()
     const logger = sdkLogger(this.log)
-    switch (source) {
-      case 'aws:env': return sdk.fromEnv({ logger })
-      case 'aws:web-identity': return this.profile.kind === 'web-identity' && !setAndNotFalse(this.env.AWS_WEB_IDENTITY_TOKEN_FILE) ? sdk.fromIni({ profile: this.profile.name, parentClientConfig: { region: this.region }, logger }) : sdk.fromTokenFile({ parentClientConfig: { region: this.region }, logger })
-      case 'aws:container': return sdk.fromHttp({ timeout: this.timeoutMs + 1000, maxRetries: 0, logger })
-      case 'aws:imds': return sdk.fromInstanceMetadata({ timeout: IMDS_TIMEOUT_MS, maxRetries: 0, logger })
-      default: return sdk.fromIni({ profile: this.profile.name, parentClientConfig: { region: this.region }, logger })
-    }
+    const parentClientConfig = { region: this.region }
+    const base: SourceInit = source === 'aws:container'
+      ? { timeout: this.timeoutMs + 1000, maxRetries: 0, logger }
+      : source === 'aws:imds' ? { timeout: IMDS_TIMEOUT_MS, maxRetries: 0, logger } : { parentClientConfig, logger }
+    return sourceProvider(source, this.settings(base))
   }
 
   /** Turns the real reason of the source that applied into a coded error. */

@@ -25,6 +25,20 @@ function identityDetails (source: string, profile: string, roleArn: string | und
   return details
 }
 
+const DEFAULTS_MODES = new Set(['standard', 'in-region', 'cross-region', 'mobile', 'legacy', 'auto'])
+
+/** AWS_DEFAULTS_MODE from env (the SDK would read process.env's) */
+function defaultsMode (env: Env): string {
+  const mode = env.AWS_DEFAULTS_MODE?.toLowerCase()
+  return mode !== undefined && DEFAULTS_MODES.has(mode) ? mode : 'legacy'
+}
+
+/** For the STS / SSO clients the SDK builds inside a source: FIPS and dual-stack from env. */
+function innerClientConfig (endpoints: EndpointSettings): Record<string, unknown> {
+  const flag = (envName: string, configName: string): boolean => /^true$/i.test(endpoints.env[envName] ?? endpoints.profile?.settings?.[configName] ?? '')
+  return { useFipsEndpoint: flag('AWS_USE_FIPS_ENDPOINT', 'use_fips_endpoint'), useDualstackEndpoint: flag('AWS_USE_DUALSTACK_ENDPOINT', 'use_dualstack_endpoint') }
+}
+
 /** Timeouts of the plugin's own SDK clients; the startup deadline still bounds every call. */
 const CONNECT_TIMEOUT_MS = 3000
 const REQUEST_TIMEOUT_MS = 30_000
@@ -57,8 +71,9 @@ function warmBeforeImport (config: ProviderInit['config'], env: Env, smAgent: Wa
  */
 export const createProvider: CreateProvider = async (init: ProviderInit): Promise<Provider> => {
   const { config, log, identityOverride } = init
-  // the SDK reads process.env itself; plan with what it sees
-  const env = process.env
+  // options.env, else process.env: the chain, the endpoints and the SDK clients all take their
+  // settings from it (env-chain.ts lists what the SDK still reads from process.env)
+  const env = config.env
   // the plugin's own Secrets Manager and STS connections: their handshakes (two round trips on a
   // real network) ride beside the SDK import and then the credential round trip
   const smAgent = new WarmAgent({ maxSockets: 64 })
@@ -87,8 +102,14 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   let early: EarlyReads | undefined
   const closing = new AbortController()
 
-  const sdkClientConfig = (): Record<string, unknown> => ({
-    region,
+  const sdkClientConfig = (r: string = region): Record<string, unknown> => ({
+    region: r,
+    // the endpoint the plugin resolved from env (a given endpoint: FIPS / dual-stack are in its host),
+    // so the client does not read AWS_ENDPOINT_URL* / AWS_USE_FIPS_ENDPOINT from process.env
+    endpoint: serviceEndpoint('secretsmanager', r, endpoints).url,
+    useFipsEndpoint: false,
+    useDualstackEndpoint: false,
+    defaultsMode: defaultsMode(env),
     credentials: chain?.provider,
     // the plugin owns retries (ctx.retry, inside the deadline)
     maxAttempts: 1,
@@ -100,7 +121,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     if (r === region && loaderClient !== undefined) return loaderClient
     const hit = regionalClients.get(r)
     if (hit !== undefined) return hit
-    const made = (factory as AwsClientFactory).own(new sm.SecretsManagerClient({ ...sdkClientConfig(), region: r }))
+    const made = (factory as AwsClientFactory).own(new sm.SecretsManagerClient(sdkClientConfig(r)))
     regionalClients.set(r, made)
     return made
   }
@@ -116,7 +137,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       }
       region = configured
       endpoints = { env, profile, partition: sdk.partition }
-      chain = new CredentialChain(sdk, env, region, ctx.deadline.remaining(), requests, log)
+      chain = new CredentialChain(sdk, env, region, ctx.deadline.remaining(), requests, log, innerClientConfig(endpoints), region === 'aws-global' ? undefined : serviceEndpoint('sts', region, endpoints).url)
       factory = new AwsClientFactory(chain.provider, region)
       const refs = config.references.filter((r) => r.provider === 'aws')
       // the handshakes ride beside the credential round trip: the reads and STS then find them open

@@ -66,11 +66,25 @@ function readText (file: string): string | undefined {
   }
 }
 
+/** HOME as the SDK's getHomeDir reads it, from `env` */
+export function homeOf (env: Env): string {
+  const set = (v: string | undefined): v is string => v !== undefined && v !== ''
+  if (set(env.HOME)) return env.HOME
+  if (set(env.USERPROFILE)) return env.USERPROFILE
+  if (set(env.HOMEPATH)) return `${env.HOMEDRIVE ?? 'C:\\'}${env.HOMEPATH}`
+  return homedir()
+}
+
+/** The shared files the SDK reads for `env` (an empty var means the default; `~/` is env's HOME). */
 export function configFiles (env: Env): { config: string, credentials: string } {
-  const home = env.HOME ?? env.USERPROFILE ?? homedir()
+  const home = homeOf(env)
+  const pick = (value: string | undefined, fallback: string): string => {
+    const file = value !== undefined && value !== '' ? value : fallback
+    return file.startsWith('~/') ? join(home, file.slice(2)) : file
+  }
   return {
-    config: env.AWS_CONFIG_FILE ?? join(home, '.aws', 'config'),
-    credentials: env.AWS_SHARED_CREDENTIALS_FILE ?? join(home, '.aws', 'credentials')
+    config: pick(env.AWS_CONFIG_FILE, join(home, '.aws', 'config')),
+    credentials: pick(env.AWS_SHARED_CREDENTIALS_FILE, join(home, '.aws', 'credentials'))
   }
 }
 

@@ -17,14 +17,18 @@ const CHAIN_PACKAGE = '@aws-sdk/credential-provider-node'
 export type SourceInit = Record<string, unknown>
 export type SourceFactory = (init?: SourceInit) => AwsCredentialsProvider
 
-/** The single sources of the default chain, used to explain a failure of the chain. */
+/** The single sources of the default chain: the plugin's chain (env-chain.ts) is built from them. */
 export interface CredentialSources {
   fromEnv: SourceFactory
   fromIni: SourceFactory
+  fromSSO: SourceFactory
   fromTokenFile: SourceFactory
   fromHttp: SourceFactory
+  fromContainerMetadata: SourceFactory
   fromInstanceMetadata: SourceFactory
 }
+
+export type SourceName = keyof CredentialSources
 
 export interface HttpRequestLike {
   method: string
@@ -70,6 +74,8 @@ export interface AwsSdk {
   defaultProvider: SourceFactory
   partition: PartitionOf | undefined
   sources: () => Promise<CredentialSources>
+  /** one source, its module imported on first use */
+  source: <K extends SourceName>(name: K) => Promise<CredentialSources[K]>
   signing: () => Promise<SigningSdk>
 }
 
@@ -88,15 +94,28 @@ export async function loadAwsSdk (): Promise<AwsSdk> {
     importFromSdk<{ partition?: PartitionOf }>('aws', MAIN_PACKAGE, '@aws-sdk/core/client').catch(() => ({ partition: undefined }))
   ])
   const via = [MAIN_PACKAGE, CHAIN_PACKAGE]
+  const modules: Record<SourceName, string> = {
+    fromEnv: '@aws-sdk/credential-provider-env',
+    fromIni: '@aws-sdk/credential-provider-ini',
+    fromSSO: '@aws-sdk/credential-provider-sso',
+    fromTokenFile: '@aws-sdk/credential-provider-web-identity',
+    fromHttp: '@aws-sdk/credential-provider-http',
+    fromContainerMetadata: '@smithy/credential-provider-imds',
+    fromInstanceMetadata: '@smithy/credential-provider-imds'
+  }
+  const loaders = new Map<SourceName, () => Promise<SourceFactory>>()
+  const source = async <K extends SourceName>(name: K): Promise<CredentialSources[K]> => {
+    let load = loaders.get(name)
+    if (load === undefined) {
+      load = once(async () => (await importFromSdk<Record<string, SourceFactory>>('aws', via, modules[name]))[name])
+      loaders.set(name, load)
+    }
+    return await load()
+  }
   const sources = once(async (): Promise<CredentialSources> => {
-    const [env, ini, web, http, imds] = await Promise.all([
-      importFromSdk<Pick<CredentialSources, 'fromEnv'>>('aws', via, '@aws-sdk/credential-provider-env'),
-      importFromSdk<Pick<CredentialSources, 'fromIni'>>('aws', via, '@aws-sdk/credential-provider-ini'),
-      importFromSdk<Pick<CredentialSources, 'fromTokenFile'>>('aws', via, '@aws-sdk/credential-provider-web-identity'),
-      importFromSdk<Pick<CredentialSources, 'fromHttp'>>('aws', via, '@aws-sdk/credential-provider-http'),
-      importFromSdk<Pick<CredentialSources, 'fromInstanceMetadata'>>('aws', via, '@smithy/credential-provider-imds')
-    ])
-    return { fromEnv: env.fromEnv, fromIni: ini.fromIni, fromTokenFile: web.fromTokenFile, fromHttp: http.fromHttp, fromInstanceMetadata: imds.fromInstanceMetadata }
+    const names = Object.keys(modules) as SourceName[]
+    const loaded = await Promise.all(names.map(async (name) => await source(name)))
+    return Object.fromEntries(names.map((name, i) => [name, loaded[i]])) as unknown as CredentialSources
   })
   const signing = once(async (): Promise<SigningSdk> => {
     const [signer, handler] = await Promise.all([
@@ -105,7 +124,7 @@ export async function loadAwsSdk (): Promise<AwsSdk> {
     ])
     return { SignatureV4: signer.SignatureV4, NodeHttpHandler: handler.NodeHttpHandler, streamCollector: handler.streamCollector }
   })
-  return { sm, defaultProvider: chain.defaultProvider, partition: typeof client.partition === 'function' ? client.partition : undefined, sources, signing }
+  return { sm, defaultProvider: chain.defaultProvider, partition: typeof client.partition === 'function' ? client.partition : undefined, sources, source, signing }
 }
 
 /** Loads every piece any path may need (for a process that wants the imports done before its clock starts). */

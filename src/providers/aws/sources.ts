@@ -28,8 +28,12 @@ export function containerEndpoint (env: Env): string | undefined {
   return undefined
 }
 
-/** Which sources of the default chain can apply here, in the chain's order. */
-export function planSources (env: Env, profile: ProfileInfo): SourcePlan[] {
+/**
+ * Which sources of the default chain can apply here, in the chain's order. `imdsEnv`: where the
+ * SDK reads what it takes no option for, the IMDS endpoint and the SSO token cache's HOME
+ * (process.env, whatever env the plugin was given).
+ */
+export function planSources (env: Env, profile: ProfileInfo, imdsEnv: Env = env): SourcePlan[] {
   const plans: SourcePlan[] = []
   const hasKeys = setAndNotFalse(env.AWS_ACCESS_KEY_ID) && setAndNotFalse(env.AWS_SECRET_ACCESS_KEY)
   plans.push(hasKeys && env.AWS_PROFILE === undefined
@@ -42,7 +46,9 @@ export function planSources (env: Env, profile: ProfileInfo): SourcePlan[] {
     if (!profile.found) {
       plans.push({ source, applies: false, reason: `no profile "${profile.name}" in ${where}` })
     } else if (profileSource === source) {
-      plans.push({ source, applies: true, reason: `profile "${profile.name}" (${profile.kind ?? 'empty'})`, endpoint: `profile ${profile.name}` })
+      // the SDK finds the SSO token cache under process.env's HOME only
+      const cache = source === 'aws:sso' && imdsEnv !== env && (env.HOME ?? '') !== (imdsEnv.HOME ?? '') ? '; its token cache is read under the HOME of process.env' : ''
+      plans.push({ source, applies: true, reason: `profile "${profile.name}" (${profile.kind ?? 'empty'})${cache}`, endpoint: `profile ${profile.name}` })
     } else {
       plans.push({ source, applies: false, reason: `profile "${profile.name}" is ${profile.kind === 'empty' ? 'empty (no keys, role, sso or credential_process)' : `a ${profile.kind ?? 'other'} profile`}` })
     }
@@ -58,10 +64,14 @@ export function planSources (env: Env, profile: ProfileInfo): SourcePlan[] {
     ? { source: 'aws:container', applies: true, reason: `${setAndNotFalse(env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) ? 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI' : 'AWS_CONTAINER_CREDENTIALS_FULL_URI'} is set`, endpoint: `container credentials ${container}` }
     : { source: 'aws:container', applies: false, reason: 'AWS_CONTAINER_CREDENTIALS_FULL_URI / AWS_CONTAINER_CREDENTIALS_RELATIVE_URI are not set' })
 
-  const imds = env.AWS_EC2_METADATA_SERVICE_ENDPOINT ?? 'http://169.254.169.254'
+  // the SDK's IMDS source takes its endpoint only from process.env (and its config file): plan with that
+  const imds = imdsEnv.AWS_EC2_METADATA_SERVICE_ENDPOINT ?? (imdsEnv.AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE === 'IPv6' ? 'http://[fd00:ec2::254]' : 'http://169.254.169.254')
+  const ignored = imdsEnv !== env && env.AWS_EC2_METADATA_SERVICE_ENDPOINT !== undefined && env.AWS_EC2_METADATA_SERVICE_ENDPOINT !== imdsEnv.AWS_EC2_METADATA_SERVICE_ENDPOINT
+    ? ' (AWS_EC2_METADATA_SERVICE_ENDPOINT of options.env is not used: the SDK reads it from process.env)'
+    : ''
   if (container !== undefined) plans.push({ source: 'aws:imds', applies: false, reason: 'not used when container credentials are configured' })
   else if (setAndNotFalse(env.AWS_EC2_METADATA_DISABLED)) plans.push({ source: 'aws:imds', applies: false, reason: 'AWS_EC2_METADATA_DISABLED is set' })
-  else plans.push({ source: 'aws:imds', applies: true, reason: `instance metadata (IMDSv2) at ${imds}`, endpoint: `instance metadata ${imds}` })
+  else plans.push({ source: 'aws:imds', applies: true, reason: `instance metadata (IMDSv2) at ${imds}${ignored}`, endpoint: `instance metadata ${imds}` })
   return plans
 }
 
