@@ -59,7 +59,7 @@ test('azure loads @azure/identity only on the identity paths that are its creden
   for (const p of [world.systemMi, sp, user]) world.vault.readers.add(p.oid)
   const minted = world.tokens.mint(user, 'https://vault.azure.net')
   const az = fakeCli('az', { stdout: azTokenOutput(minted.token, minted.exp, world.tenant) })
-  const base = { ...world.redirectEnv(), CLOUD_SECRETS_PROVIDER: 'azure', AZURE_KEYVAULT_URL: 'https://myvault.vault.azure.net', CLOUD_SECRETS: 'db=db-password', CLOUD_SECRETS_TIMEOUT_MS: '8000', AZURE_POD_IDENTITY_AUTHORITY_HOST: world.imdsNoIdentity.host }
+  const base = { ...world.redirectEnv(), CLOUD_SECRETS_PROVIDER: 'azure', AZURE_KEYVAULT_URL: 'https://myvault.vault.azure.net', CLOUD_SECRETS: 'db=db-password', CLOUD_SECRETS_TIMEOUT_MS: '9000', AZURE_POD_IDENTITY_AUTHORITY_HOST: world.imdsNoIdentity.host }
   const paths: Array<{ name: string, env: Record<string, string>, source: string, identitySdk: boolean }> = [
     { name: 'App Service managed identity', env: world.appService.env(), source: 'azure:managed-identity', identitySdk: false },
     { name: 'IMDS managed identity', env: { AZURE_POD_IDENTITY_AUTHORITY_HOST: world.imds.host }, source: 'azure:managed-identity', identitySdk: false },
