@@ -20,10 +20,16 @@ const readyAt = performance.now()
 const loaded = typeof globalThis.__loadedModules === 'function' ? globalThis.__loadedModules() : []
 const sdks = ['@aws-sdk/', '@azure/', '@google-cloud/', 'google-gax', 'google-auth-library']
   .filter((prefix) => loaded.some((url) => url.includes(`/node_modules/${prefix}`)))
+// every package a module was loaded from (the innermost node_modules folder names it)
+const packagesLoaded = [...new Set(loaded.filter((url) => url.includes('/node_modules/')).map((url) => {
+  const parts = decodeURIComponent(url).split('/node_modules/').pop().split('/')
+  return parts[0].startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]
+}))].sort()
 global.gc?.()
 const result = {
   mode,
   provider: app.cloud?.identity.provider ?? 'none',
+  source: app.cloud?.identity.source,
   error,
   processStartToReadyMs: readyAt,
   importMs: registerStart - importStart,
@@ -31,6 +37,7 @@ const result = {
   rssMb: process.memoryUsage().rss / 1024 / 1024,
   heapUsedMb: process.memoryUsage().heapUsed / 1024 / 1024,
   sdksLoaded: sdks,
+  packagesLoaded,
   secrets: app.secrets === undefined ? 0 : Object.keys(app.secrets).length
 }
 await app.close().catch(() => {})

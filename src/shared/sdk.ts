@@ -81,3 +81,12 @@ export async function importFromSdk<T> (provider: ProviderName, via: string | re
 export function isInstalled (pkg: string): boolean {
   return resolveFrom(import.meta.url, pkg) !== undefined
 }
+
+/**
+ * SDK_MISSING naming every one of `pkgs` that cannot be resolved, without importing any: a
+ * provider that loads one of its packages only on some paths still asks for all of them at boot.
+ */
+export function requireInstalled (provider: ProviderName, pkgs: readonly string[]): void {
+  const missing = pkgs.filter((pkg) => !isInstalled(pkg))
+  if (missing.length > 0) throw sdkMissingError(provider, missing)
+}

@@ -5,7 +5,12 @@ import { inspect } from 'node:util'
 import * as sdk from '@azure/identity'
 import { grantDocuments, roleAssignmentCommand, bicepRoleAssignment, secretLocation, SECRETS_USER_ROLE_ID } from '../../src/providers/azure/grant.js'
 import { AzureSdkError, classifyCredentialError, classifyVaultError, credentialFailureError, registerSensitive, sanitize, scrub, statusInChain } from '../../src/providers/azure/errors.js'
-import { CliCredential, ManagedIdentityHttpCredential, buildChain, decodeTokenClaims, detectPlatform, dmiVendor, managedIdentityKind, selectedSources, type ChainLink } from '../../src/providers/azure/identity.js'
+import { buildChain, selectedSources } from '../../src/providers/azure/chain.js'
+import { CliCredential } from '../../src/providers/azure/credentials/cli.js'
+import { ManagedIdentityHttpCredential } from '../../src/providers/azure/credentials/managed-identity.js'
+import { decodeTokenClaims, managedIdentityKind } from '../../src/providers/azure/identity.js'
+import { detectPlatform, dmiVendor } from '../../src/providers/azure/platform.js'
+import type { ChainLink } from '../../src/providers/azure/types.js'
 import { RequestLifetime } from '../../src/shared/request-lifetime.js'
 import { vaultScopes } from '../../src/providers/azure/secrets.js'
 import { TokenRegistry, randomPrincipal } from '../fakes/azure/index.js'
@@ -103,16 +108,22 @@ test('identity helpers', async (t) => {
   t.same(selectedSources({ AZURE_TOKEN_CREDENTIALS: 'prod' }), ['azure:environment', 'azure:workload-identity', 'azure:managed-identity'])
   t.same(selectedSources({ AZURE_TOKEN_CREDENTIALS: 'AzureDeveloperCliCredential' }), ['azure:developer-cli'])
   const scope = new RequestLifetime()
-  const chain = (env: Record<string, string>, dmi?: string): ChainLink[] => buildChain({ sdk, env, credentialOptions: {}, children: new Set(), scope, dmi: () => dmi })
-  const notAzure = chain({}, 'QEMU')
+  let sdkImports = 0
+  const chain = async (env: Record<string, string>, dmi?: string): Promise<ChainLink[]> => await buildChain({ identitySdk: async () => { sdkImports++; return sdk }, env, credentialOptions: {}, children: new Set(), scope, dmi: () => dmi })
+  const notAzure = await chain({}, 'QEMU')
   t.match(notAzure[2].skipReason, /firmware vendor is "QEMU"/)
-  t.notOk(chain({}, 'Microsoft Corporation')[2].skipReason, 'an Azure (Hyper-V) machine probes IMDS')
-  t.equal(chain({ IDENTITY_ENDPOINT: 'http://127.0.0.1:1/x', IMDS_ENDPOINT: 'http://127.0.0.1:2' })[2].miKind, 'arc')
-  t.equal(chain({ MSI_ENDPOINT: 'http://127.0.0.1:1/x' })[2].miKind, 'cloud-shell')
-  t.equal(chain({ IDENTITY_ENDPOINT: 'https://127.0.0.1:1/x', IDENTITY_HEADER: 'h', IDENTITY_SERVER_THUMBPRINT: 't' })[2].miKind, 'service-fabric')
-  t.match(chain({ AZURE_CLIENT_CERTIFICATE_PATH: '/x.pem' })[0].skipReason, /incomplete/)
-  t.match(chain({ AZURE_FEDERATED_TOKEN_FILE: '/t' })[1].skipReason, /incomplete: AZURE_CLIENT_ID, AZURE_TENANT_ID/)
-  t.match(chain({ AZURE_TENANT_ID: 'bad tenant!', AZURE_CLIENT_ID: 'c', AZURE_CLIENT_SECRET: 'secret-value' })[0].skipReason, /cannot be used here/)
+  t.notOk((await chain({}, 'Microsoft Corporation'))[2].skipReason, 'an Azure (Hyper-V) machine probes IMDS')
+  t.ok((await chain({ IDENTITY_ENDPOINT: 'http://127.0.0.1:1/x', IDENTITY_HEADER: 'h' })).every((link) => link.source === 'azure:environment' || link.source === 'azure:workload-identity' || link.credential !== undefined), 'App Service managed identity and the CLIs are built')
+  t.equal(sdkImports, 0, 'a chain of the plugin\'s own credentials (IMDS, App Service, az, azd) never asks for @azure/identity')
+  t.equal((await chain({ IDENTITY_ENDPOINT: 'http://127.0.0.1:1/x', IMDS_ENDPOINT: 'http://127.0.0.1:2' }))[2].miKind, 'arc')
+  t.equal(sdkImports, 1, 'Azure Arc managed identity is the SDK\'s credential')
+  t.equal((await chain({ MSI_ENDPOINT: 'http://127.0.0.1:1/x' }))[2].miKind, 'cloud-shell')
+  t.equal((await chain({ IDENTITY_ENDPOINT: 'https://127.0.0.1:1/x', IDENTITY_HEADER: 'h', IDENTITY_SERVER_THUMBPRINT: 't' }))[2].miKind, 'service-fabric')
+  t.match((await chain({ AZURE_CLIENT_CERTIFICATE_PATH: '/x.pem' }))[0].skipReason, /incomplete/)
+  t.match((await chain({ AZURE_FEDERATED_TOKEN_FILE: '/t' }))[1].skipReason, /incomplete: AZURE_CLIENT_ID, AZURE_TENANT_ID/)
+  t.equal(sdkImports, 3, 'incomplete service principal / workload identity settings need no SDK')
+  t.match((await chain({ AZURE_TENANT_ID: 'bad tenant!', AZURE_CLIENT_ID: 'c', AZURE_CLIENT_SECRET: 'secret-value' }))[0].skipReason, /cannot be used here/)
+  t.equal(sdkImports, 4, 'a configured service principal is the SDK\'s credential')
 })
 
 test('managed identity client: IMDS probe, caching, odd answers', async (t) => {

@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { readFileSync } from 'node:fs'
 import { CloudSecretsError, configError, ERROR_CATALOG, loadFailedError, sdkMissingError } from '../../src/errors.js'
-import { importFromSdk, importSdk, importSdks } from '../../src/shared/sdk.js'
+import { importFromSdk, importSdk, importSdks, requireInstalled } from '../../src/shared/sdk.js'
 
 test('the README error table lists every code of the catalog', (t) => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
@@ -59,6 +59,10 @@ test('SDK_MISSING names only the packages that are really missing', async (t) =>
   t.match(both.fix, /npm i @azure\/not-a @azure\/not-b/)
   const [identity] = await importSdks<[{ DefaultAzureCredential: unknown }]>('azure', ['@azure/identity'])
   t.type(identity.DefaultAzureCredential, 'function')
+  const unimported = (() => { try { requireInstalled('azure', ['@azure/identity', '@azure/not-installed-keyvault']) } catch (e) { return e } })() as CloudSecretsError
+  t.equal(unimported.code, 'FST_CLOUD_SECRETS_SDK_MISSING', 'requireInstalled: the same verdict, importing nothing')
+  t.match(unimported.fix, /^run `npm i @azure\/not-installed-keyvault`/)
+  t.doesNotThrow(() => { requireInstalled('azure', ['@azure/identity', '@azure/keyvault-secrets']) })
 })
 
 test('importFromSdk resolves a path through the SDK\'s own tree, and a broken tree says reinstall', async (t) => {

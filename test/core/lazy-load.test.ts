@@ -1,16 +1,24 @@
 import { test } from 'tap'
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { azTokenOutput, fakeCli, randomPrincipal, startAzureWorld } from '../fakes/azure/index.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const recorder = fileURLToPath(new URL('../helpers/record-loads.mjs', import.meta.url))
 
-interface Boot { provider: string, error?: string, sdksLoaded: string[] }
+interface Boot { provider: string, source?: string, error?: string, sdksLoaded: string[], packagesLoaded: string[] }
 
 /** Boots bench/apps/boot.mjs (the built plugin, env only) in a fresh process; exits 0 even when startup fails. */
 function boot (env: Record<string, string>): Boot {
   const out = execFileSync(process.execPath, ['--import', recorder, 'bench/apps/boot.mjs', 'plugin'], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
   return JSON.parse(out.trim().split('\n').pop() as string) as Boot
+}
+
+/** The same boot without blocking this process, whose fakes must answer the child. */
+async function bootAsync (env: Record<string, string>): Promise<Boot> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', recorder, 'bench/apps/boot.mjs', 'plugin'], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8' })
+  return JSON.parse(stdout.trim().split('\n').pop() as string) as Boot
 }
 
 test('provider local loads no cloud SDK at all', (t) => {
@@ -33,9 +41,40 @@ for (const cloud of clouds) {
     const result = boot({ ...cloud.env, CLOUD_SECRETS_PROVIDER: cloud.name, CLOUD_SECRETS: 'db=bench-db', CLOUD_SECRETS_TIMEOUT_MS: '5000' })
     t.equal(result.error, 'FST_CLOUD_SECRETS_NO_CREDENTIALS', 'startup got as far as the credential chain')
     t.same(result.sdksLoaded, cloud.own, `only ${cloud.own.join(', ')} loaded`)
+    if (cloud.name === 'azure') t.notOk(result.packagesLoaded.includes('@azure/identity'), 'a chain of IMDS, az and azd (all unavailable) never loads @azure/identity')
     t.end()
   })
 }
+
+// Azure: managed identity over App Service / IMDS and the az / azd CLIs are the plugin's own code,
+// so a boot that wins with them loads @azure/keyvault-secrets but not @azure/identity (nor MSAL);
+// a service principal (or workload identity) is @azure/identity's, and loads it.
+test('azure loads @azure/identity only on the identity paths that are its credentials', async (t) => {
+  const world = await startAzureWorld()
+  t.teardown(world.close)
+  world.keyvault.setSecret(world.vault, 'db-password', 'lazy-load-value')
+  const sp = randomPrincipal({ tid: world.tenant })
+  world.entra.addApp({ principal: sp, secret: 'lazy-load-client-secret' })
+  const user = randomPrincipal({ tid: world.tenant, idtyp: 'user', upn: 'dev@contoso.example' })
+  for (const p of [world.systemMi, sp, user]) world.vault.readers.add(p.oid)
+  const minted = world.tokens.mint(user, 'https://vault.azure.net')
+  const az = fakeCli('az', { stdout: azTokenOutput(minted.token, minted.exp, world.tenant) })
+  const base = { ...world.redirectEnv(), CLOUD_SECRETS_PROVIDER: 'azure', AZURE_KEYVAULT_URL: 'https://myvault.vault.azure.net', CLOUD_SECRETS: 'db=db-password', CLOUD_SECRETS_TIMEOUT_MS: '9000', AZURE_POD_IDENTITY_AUTHORITY_HOST: world.imdsNoIdentity.host }
+  const paths: Array<{ name: string, env: Record<string, string>, source: string, identitySdk: boolean }> = [
+    { name: 'App Service managed identity', env: world.appService.env(), source: 'azure:managed-identity', identitySdk: false },
+    { name: 'IMDS managed identity', env: { AZURE_POD_IDENTITY_AUTHORITY_HOST: world.imds.host }, source: 'azure:managed-identity', identitySdk: false },
+    { name: 'az CLI', env: { PATH: `${az.dir}:${process.env.PATH ?? ''}` }, source: 'azure:cli', identitySdk: false },
+    { name: 'service principal (client secret)', env: { AZURE_TENANT_ID: world.tenant, AZURE_CLIENT_ID: sp.appid as string, AZURE_CLIENT_SECRET: 'lazy-load-client-secret' }, source: 'azure:environment', identitySdk: true }
+  ]
+  for (const path of paths) {
+    const result = await bootAsync({ ...base, ...path.env })
+    t.equal(result.error, undefined, `${path.name}: booted`)
+    t.equal(result.source, path.source, `${path.name}: the identity came from ${path.source}`)
+    t.ok(result.packagesLoaded.includes('@azure/keyvault-secrets'), `${path.name}: Key Vault's SDK loaded`)
+    t.equal(result.packagesLoaded.includes('@azure/identity'), path.identitySdk, `${path.name}: @azure/identity ${path.identitySdk ? 'loaded' : 'not loaded'}`)
+    t.equal(result.packagesLoaded.includes('@azure/msal-node'), path.identitySdk, `${path.name}: MSAL ${path.identitySdk ? 'loaded' : 'not loaded'}`)
+  }
+})
 
 test('control: the recorder does see an SDK when one is imported', (t) => {
   const out = execFileSync(process.execPath, ['--import', recorder, 'bench/apps/import-sdk.mjs', '@aws-sdk/client-secrets-manager'], { cwd: root, encoding: 'utf8' })

@@ -5,7 +5,7 @@ import {
   SECRETS_USER_ROLE, accessPolicyCommand, enableSecretCommand, grantPrincipal, roleAssignmentCommand,
   secretRoleAssignmentCommand, vaultName
 } from './grant.js'
-import type { ChainLink } from './identity.js'
+import type { ChainLink } from './types.js'
 
 const JWT = /eyJ[\w-]{2,}\.[\w-]{2,}\.[\w-]*/g
 const BEARER = /(bearer\s+)[\w.~+/-]{8,}=*/gi

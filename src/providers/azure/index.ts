@@ -1,18 +1,25 @@
 import type { ChildProcess } from 'node:child_process'
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth'
 import { CloudSecretsError, isDeadlineError, type CredentialAttempt } from '../../errors.js'
-import { importFromSdk, importSdks } from '../../shared/sdk.js'
+import { importFromSdk, importSdk, requireInstalled } from '../../shared/sdk.js'
 import type { Identity } from '../../types.js'
 import type { CreateProvider, Provider, ProviderInit, StepContext } from '../types.js'
 import { RequestLifetime } from '../../shared/request-lifetime.js'
 import { createClients } from './clients.js'
 import { classifyCredentialError, registerSensitive } from './errors.js'
 import { grantDocuments, secretLocation } from './grant.js'
-import { ARM_SCOPE, CliUnavailableError, buildChain, identityReport, walkChain, type ChainLink } from './identity.js'
+import { buildChain, walkChain } from './chain.js'
+import { SourceUnavailableError } from './credentials/unavailable.js'
+import { identityReport } from './identity.js'
+import type { ChainLink } from './types.js'
 import { azureRefreshCost, changedAzureSecrets } from './refresh.js'
 import { WarmAgent } from '../../shared/warm-agent.js'
 import { DEFAULT_CONCURRENCY } from '../../loader.js'
 import { loadSecrets, openVaults, vaultScopes, type VaultOpener } from './secrets.js'
+
+const AZURE_PACKAGES = ['@azure/identity', '@azure/keyvault-secrets']
+/** what a boot asks a token for when it references no vault and checks no scope */
+const ARM_SCOPE = 'https://management.azure.com/.default'
 
 /**
  * Provider `azure`: a DefaultAzureCredential-equivalent chain whose winner we know, Key Vault
@@ -21,7 +28,10 @@ import { loadSecrets, openVaults, vaultScopes, type VaultOpener } from './secret
 export const createProvider: CreateProvider = async (init: ProviderInit): Promise<Provider> => {
   const { config, log, identityOverride } = init
   const env = config.env
-  const [identitySdk, secretsSdk] = await importSdks<[typeof import('@azure/identity'), typeof import('@azure/keyvault-secrets')]>('azure', ['@azure/identity', '@azure/keyvault-secrets'])
+  // both packages are the user's to install; @azure/identity is imported only by the chain links
+  // that are its credentials (see buildChain), so a boot on managed identity or a CLI skips it
+  requireInstalled('azure', AZURE_PACKAGES)
+  const secretsSdk = await importSdk<typeof import('@azure/keyvault-secrets')>('azure', '@azure/keyvault-secrets')
   // a dependency of both SDKs above: its default HttpClient is what we wrap to make requests
   // abortable; resolved from inside @azure/keyvault-secrets' own tree (its direct dependency), so
   // the user installs only the two main packages and pnpm / Yarn PnP find it too
@@ -44,7 +54,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   const credential: TokenCredential = {
     async getToken (scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
       if (selected?.credential === undefined && resolving !== undefined) await resolving.catch(() => {})
-      if (selected?.credential === undefined) throw new CliUnavailableError('fastify-cloud-secrets: the Azure identity was not resolved')
+      if (selected?.credential === undefined) throw new SourceUnavailableError('fastify-cloud-secrets: the Azure identity was not resolved')
       const token = await selected.credential.getToken(scopes, options)
       // a vault client asks for a token once it has parsed its 401 challenge; it stores the
       // challenge when this returns, a few microtasks on: the reads waiting for it go a turn later
@@ -63,8 +73,8 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     scope,
     pool
   })
-  const links = buildChain({
-    sdk: identitySdk,
+  const links = await buildChain({
+    identitySdk: async () => await importSdk<typeof import('@azure/identity')>('azure', '@azure/identity'),
     env,
     credentialOptions: { httpClient: handle.httpClient, retryOptions: { maxRetries: 0 } },
     children,
@@ -114,7 +124,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
         try {
           await ctx.retry(`token scope ${scope} (${link.source})`, async (signal) => {
             const token = await credential.getToken(scope, { abortSignal: signal })
-            if (token === null) throw new CliUnavailableError(`${link.credentialName} returned no token`)
+            if (token === null) throw new SourceUnavailableError(`${link.credentialName} returned no token`)
           }, (err) => classifyCredentialError(link, err))
         } catch (err) {
           if (isDeadlineError(err)) throw err
