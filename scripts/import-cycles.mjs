@@ -1,17 +1,23 @@
 #!/usr/bin/env node
 // Import cycles among the project's own modules: follows every relative `import … from './x.js'`,
-// `export … from`, `import type` and `import('./x.js')` edge under a folder (default src/) and
-// prints each strongly connected group of files that import each other, type-only edges included
-// (a type-only cycle is still two files that cannot be read one before the other).
-// Exits 1 when there is a cycle.
+// `export … from` and `import type` edge under a folder (default src/) and prints each strongly
+// connected group of files that import each other, type-only edges included (a type-only cycle is
+// still two files that cannot be read one before the other). Exits 1 when there is a cycle.
+// A lazy `import('./x.js')` is not followed unless --dynamic is given: the registry loads each
+// store's code that way, after the core is fully loaded, and that store code uses the core (its
+// errors, its types) — the one designed edge back, which makes no load-order knot.
 //
-//   node scripts/import-cycles.mjs [folder]
+//   node scripts/import-cycles.mjs [--dynamic] [folder]
 
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 
-const root = resolve(process.argv[2] ?? 'src')
-const EDGE = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"](\.{1,2}\/[^'"]+)['"]/gm
+const args = process.argv.slice(2)
+const dynamic = args.includes('--dynamic')
+const root = resolve(args.find((a) => !a.startsWith('--')) ?? 'src')
+const EDGE = dynamic
+  ? /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"](\.{1,2}\/[^'"]+)['"]/gm
+  : /(?:\bfrom\s*|^\s*import\s+)['"](\.{1,2}\/[^'"]+)['"]/gm
 
 function sources (dir) {
   return readdirSync(dir).flatMap((name) => {

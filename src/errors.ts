@@ -1,5 +1,5 @@
 import { DESCRIPTORS } from './providers/registry.js'
-import type { ProviderName } from './types.js'
+import type { ProviderName } from './provider-name.js'
 
 /** each store's local login command, from its descriptor, for the NO_CREDENTIALS fix */
 const LOGINS = DESCRIPTORS.flatMap((d) => d.login === undefined ? [] : [d.login]).join(' / ')

@@ -3,7 +3,7 @@ import { CloudSecretsError, isDeadlineError, loadFailedError } from './errors.js
 import { createStepContext, loadAllSecrets, DEFAULT_CONCURRENCY, type LoadedSecrets, type SecretReport } from './loader.js'
 import { normalizeOptions, type NormalizedConfig } from './options.js'
 import { loadProvider } from './providers/registry.js'
-import type { Provider, StoreCost } from './providers/types.js'
+import type { CreateProvider, Provider, StoreCost } from './providers/types.js'
 import type { SecretReference } from './reference.js'
 import { describeFleetCost, fleetCosts } from './refresh/cost.js'
 import { formatDuration, WARN_BELOW_MS } from './refresh/interval.js'
@@ -69,8 +69,9 @@ export function warnShortInterval (config: NormalizedConfig, providers: Readonly
 export async function selectProviders (config: NormalizedConfig, providers: Map<ProviderName, Provider>, deadline: Deadline, log: Logger, internal: InternalOptions = {}): Promise<ProviderFailure[]> {
   const results = await Promise.allSettled(config.providers.map(async (name) => {
     const provider = await deadline.run(`load provider ${name}`, async () => {
-      const mod = await loadProvider(name)
-      return await mod.createProvider({ config, log: log.child({ provider: name }), identityOverride: internal.identity })
+      // every store's index.ts exports a CreateProvider (the registry types it loosely: see ProviderModule)
+      const createProvider = (await loadProvider(name)).createProvider as CreateProvider
+      return await createProvider({ config, log: log.child({ provider: name }), identityOverride: internal.identity })
     })
     providers.set(name, provider)
   }))

@@ -1,13 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { ProviderOptions } from './providers/registry.js'
-import type { CloudRefresh } from './refresh/refresher.js'
+import type { CloudRefresh } from './refresh/events.js'
 
-/**
- * The stores, by name. A union (not derived from src/providers/registry.ts) so the public types
- * read plainly; the registry is checked to list exactly these.
- */
-export type ProviderName = 'aws' | 'gcp' | 'azure' | 'local'
-export type ProviderSetting = ProviderName | 'auto'
+import type { ProviderName, ProviderSetting } from './provider-name.js'
+export type { ProviderName, ProviderSetting } from './provider-name.js'
 
 /** Who the process runs as. Never carries a token or a secret value. */
 export interface Identity {

@@ -1,6 +1,6 @@
-import type { SecretReference } from '../reference.js'
+import type { SecretReference } from '../secret-reference.js'
 import type { Env } from '../shared/env.js'
-import type { ProviderName } from '../types.js'
+import type { ProviderName } from '../provider-name.js'
 
 /**
  * How a store describes itself to the core, from an SDK-free module

@@ -1,10 +1,9 @@
-import type { ProviderName } from '../types.js'
+import type { ProviderName } from '../provider-name.js'
 import { awsDescriptor, type AwsOptions } from './aws/descriptor.js'
 import { azureDescriptor, type AzureOptions } from './azure/descriptor.js'
 import type { ProviderDescriptor } from './descriptor.js'
 import { gcpDescriptor, type GcpOptions } from './gcp/descriptor.js'
 import { localDescriptor, type LocalOptions } from './local/descriptor.js'
-import type { CreateProvider } from './types.js'
 
 /**
  * Every store the plugin knows: its SDK-free descriptor, and the loader of its code (imported only
@@ -19,13 +18,22 @@ export const REGISTRY = {
   local: entry(localDescriptor, async () => await import('./local/index.js'))
 } as const satisfies { readonly [K in ProviderName]: RegistryEntry<K, object> }
 
+/**
+ * A store's code as the registry sees it: something with a createProvider. Typed without
+ * src/providers/types.ts (which reads the config this registry describes, so importing it back
+ * would be a cycle); startup.ts, which knows both, gives it the CreateProvider type.
+ */
+export interface ProviderModule {
+  readonly createProvider: (init: never) => Promise<unknown>
+}
+
 /** A store: its descriptor, and the loader of its code (typed without the code's, so no SDK type leaks into the public types). */
 export interface RegistryEntry<Name extends ProviderName, Settings extends object> {
   readonly descriptor: ProviderDescriptor<Name, Settings>
-  readonly load: () => Promise<{ createProvider: CreateProvider }>
+  readonly load: () => Promise<ProviderModule>
 }
 
-function entry<Name extends ProviderName, Settings extends object> (descriptor: ProviderDescriptor<Name, Settings>, load: () => Promise<{ createProvider: CreateProvider }>): RegistryEntry<Name, Settings> {
+function entry<Name extends ProviderName, Settings extends object> (descriptor: ProviderDescriptor<Name, Settings>, load: () => Promise<ProviderModule>): RegistryEntry<Name, Settings> {
   return { descriptor, load }
 }
 
@@ -62,6 +70,6 @@ export function descriptorOf (name: ProviderName): ProviderDescriptor {
 }
 
 /** Imports one store's code (and so its SDK). */
-export async function loadProvider (name: ProviderName): Promise<{ createProvider: CreateProvider }> {
+export async function loadProvider (name: ProviderName): Promise<ProviderModule> {
   return await REGISTRY[name].load()
 }

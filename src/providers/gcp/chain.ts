@@ -13,10 +13,12 @@ import { classifyTokenError, endpointOf, safeText, sanitizeCause, tokenFix as to
 import type { AuthClient, GaxModule, GoogleAuth } from './gax.js'
 import { detectPlatform } from './platform.js'
 import { resolveProjectId } from './project.js'
-import { CLOUD_PLATFORM_SCOPE } from './scopes.js'
 import type { AuthTransport } from './transport.js'
 
 const SECRET_MANAGER_HOST = 'secretmanager.googleapis.com'
+
+/** the scope every token of the chain is asked for (Secret Manager and most Google APIs accept it) */
+export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform'
 
 export interface ResolvedGcp {
   identity: Identity

@@ -1,12 +1,10 @@
 import { CloudSecretsError, isDeadlineError } from '../../errors.js'
 import type { StepContext } from '../types.js'
-import type { ResolvedGcp } from './chain.js'
+import { CLOUD_PLATFORM_SCOPE, type ResolvedGcp } from './chain.js'
 import type { MetadataCredential } from './credentials/metadata.js'
 import { classifyTokenError, endpointOf, safeText, tokenFix as tokenFixFor } from './errors.js'
 import type { GaxModule } from './gax.js'
 import type { AuthTransport } from './transport.js'
-
-export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform'
 
 /**
  * Acquires a token for each extra scope (CLOUD_SECRETS_CHECK_SCOPES) with the app's credential:
