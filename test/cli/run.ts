@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
+import { distChildEnv, nodeCommand, spawnNode } from '../helpers/child-env.js'
 import cloudSecrets, { type CloudSecretsError } from '../../src/index.js'
 
 /** The built CLI (run `npm run build` first): tests run it exactly as a user's shell would. */
@@ -20,22 +21,15 @@ export interface CliRun {
 const CLI_VARS = ['CLOUD_SECRETS', 'CLOUD_SECRETS_PROVIDER', 'CLOUD_SECRETS_TIMEOUT_MS', 'CLOUD_SECRETS_LOCAL_FILE', 'CLOUD_SECRETS_CHECK_SCOPES', 'CLOUD_SECRETS_REFRESH_MS', 'NO_COLOR', 'FORCE_COLOR']
 
 function childEnv (env: Record<string, string | undefined>): NodeJS.ProcessEnv {
-  const merged: NodeJS.ProcessEnv = { ...process.env }
-  for (const name of CLI_VARS) delete merged[name]
-  // tap's process-info hook costs ~0.4 s per child and serves tap's own coverage, which is off
-  // (c8 measures through NODE_V8_COVERAGE); the loopback guard stays
-  merged.NODE_OPTIONS = (merged.NODE_OPTIONS ?? '').split(/\s+/).filter((o) => !o.includes('@tapjs/processinfo')).join(' ')
-  for (const [name, value] of Object.entries(env)) {
-    if (value === undefined) delete merged[name]
-    else merged[name] = value
-  }
-  return merged
+  const unset = Object.fromEntries(CLI_VARS.map((name) => [name, undefined]))
+  // without tap's process-info loader and c8's profile (see test/helpers/child-env.ts); the loopback guard stays
+  return distChildEnv(unset, env)
 }
 
 /** Runs `node dist/cli.js …args` with stdout piped (not a TTY). */
 export async function runCli (args: string[], env: Record<string, string | undefined> = {}, options: { cwd?: string, timeoutMs?: number } = {}): Promise<CliRun> {
   const started = Date.now()
-  const child = spawn(process.execPath, [CLI, ...args], { env: childEnv(env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawnNode([CLI, ...args], { env: childEnv(env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
@@ -56,8 +50,9 @@ function shellQuote (s: string): string {
 /** Runs the CLI on a pseudo-terminal; stdout and stderr arrive mixed, as a terminal shows them. */
 export async function runCliOnTty (args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
   const started = Date.now()
-  const command = [process.execPath, CLI, ...args].map(shellQuote).join(' ')
-  const child = spawn('script', ['-qefc', command, '/dev/null'], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+  const childVars = childEnv(env)
+  const command = nodeCommand([CLI, ...args], childVars).flat().map(shellQuote).join(' ')
+  const child = spawn('script', ['-qefc', command, '/dev/null'], { env: childVars, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })

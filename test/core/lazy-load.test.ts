@@ -1,6 +1,6 @@
 import { test } from 'tap'
-import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { distChildEnv, execNodeSync } from '../helpers/child-env.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const recorder = fileURLToPath(new URL('../helpers/record-loads.mjs', import.meta.url))
@@ -9,7 +9,7 @@ interface Boot { provider: string, error?: string, sdksLoaded: string[] }
 
 /** Boots bench/apps/boot.mjs (the built plugin, env only) in a fresh process; exits 0 even when startup fails. */
 function boot (env: Record<string, string>): Boot {
-  const out = execFileSync(process.execPath, ['--import', recorder, 'bench/apps/boot.mjs', 'plugin'], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+  const out = execNodeSync(['--import', recorder, 'bench/apps/boot.mjs', 'plugin'], { cwd: root, env: distChildEnv(env), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
   return JSON.parse(out.trim().split('\n').pop() as string) as Boot
 }
 
@@ -38,7 +38,7 @@ for (const cloud of clouds) {
 }
 
 test('control: the recorder does see an SDK when one is imported', (t) => {
-  const out = execFileSync(process.execPath, ['--import', recorder, 'bench/apps/import-sdk.mjs', '@aws-sdk/client-secrets-manager'], { cwd: root, encoding: 'utf8' })
+  const out = execNodeSync(['--import', recorder, 'bench/apps/import-sdk.mjs', '@aws-sdk/client-secrets-manager'], { cwd: root, env: distChildEnv(), encoding: 'utf8' })
   t.same(JSON.parse(out).sdksLoaded, ['@aws-sdk/'])
   t.end()
 })

@@ -1,8 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { distChildEnv, spawnNode } from '../../helpers/child-env.js'
 
 // Runs one startup as a child process: a plain ESM app importing the built dist/index.js,
 // configured by env vars only. It prints one JSON line with the outcome and does NOT call
@@ -82,9 +83,8 @@ export function warmUrls (specifiers: readonly string[]): string[] {
  */
 export async function runChild (env: Record<string, string | undefined>, options: { warm?: readonly string[], outcomeLimitMs?: number, exitLimitMs?: number } = {}): Promise<ChildResult> {
   const file = childScript()
-  const childEnv: Record<string, string | undefined> = { ...process.env, ...env, FCS_FAULT_WARM: JSON.stringify(options.warm ?? []) }
-  for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k]
-  const child = spawn(process.execPath, [file], { env: childEnv as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+  const childEnv = distChildEnv(env, { FCS_FAULT_WARM: JSON.stringify(options.warm ?? []) })
+  const child = spawnNode([file], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   let outcomeAt: number | undefined
