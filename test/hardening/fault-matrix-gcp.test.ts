@@ -121,6 +121,7 @@ test('GCP fault matrix: identity and data plane, each startup in its own process
       CLOUD_SECRETS_TIMEOUT_MS: String(deadline)
     }),
     sensitive: () => [value, leakedToken, ...world.issued],
-    parallel: 3
+    parallel: 3,
+    batches: 3
   })
 })
