@@ -39,7 +39,7 @@ function skewedDate (): string {
   return new Date(Date.now() + 3600_000).toUTCString()
 }
 
-test('AWS fault matrix: identity and data plane, each startup in its own process', async (t) => {
+test('AWS fault matrix: identity and data plane, startups in child processes', async (t) => {
   const fakes: AwsFakes = await startAwsFakes({ region: REGION })
   t.teardown(() => fakes.close())
   const value = `matrix-${randomBytes(12).toString('base64url')}`

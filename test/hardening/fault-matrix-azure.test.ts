@@ -7,7 +7,7 @@ import { HTML_200, malformed, runMatrix, type MatrixCase } from './faults/matrix
 
 // Fault matrix, Azure: the identity plane (App Service / Container Apps managed identity
 // endpoint, IDENTITY_ENDPOINT) and the data plane (Key Vault, reached under its production host
-// name) × every way a network or a service breaks; each startup in its own process.
+// name) × every way a network or a service breaks; startups in child processes (a few in batches, see faults/matrix.ts).
 
 // short, but not so short that a loaded CI machine (children competing for two cores, a first
 // TLS handshake) turns a transient fault into a failure
@@ -28,7 +28,7 @@ const invalidToken = (description: string): Answer => kvError(401, 'Unauthorized
   'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/common", resource="https://vault.azure.net", error="invalid_token", error_description="${description}"`
 })
 
-test('Azure fault matrix: identity and data plane, each startup in its own process', async (t) => {
+test('Azure fault matrix: identity and data plane, startups in child processes', async (t) => {
   const world = await startAzureWorld()
   t.teardown(() => world.close())
   const value = `matrix-${randomBytes(12).toString('base64url')}`

@@ -10,7 +10,7 @@ import { HTML_200, malformed, runMatrix, type MatrixCase } from './faults/matrix
 
 // Fault matrix, GCP: the identity plane (the metadata server of Cloud Run / GKE / GCE) and the
 // data plane (Secret Manager over gRPC, reached under its production host name) × every way a
-// network or a service breaks; each startup in its own process.
+// network or a service breaks; startups in child processes (a few in batches, see faults/matrix.ts).
 
 // a first gRPC call (TLS, HTTP/2, channel, token) costs ~350 ms on an idle machine and three
 // times that with the matrix's children competing for two cores: 2.5 s keeps "transient" honest
@@ -46,7 +46,7 @@ const grpcStatus = (code: number, message: string, retrySeconds?: number): Answe
   trailers: { 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message), ...(retrySeconds !== undefined ? { 'grpc-status-details-bin': statusDetails(code, message, retrySeconds) } : {}) }
 })
 
-test('GCP fault matrix: identity and data plane, each startup in its own process', async (t) => {
+test('GCP fault matrix: identity and data plane, startups in child processes', async (t) => {
   const fakes = await startGcpFakes()
   t.teardown(() => fakes.close())
   const { world } = fakes

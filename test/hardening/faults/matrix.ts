@@ -3,7 +3,8 @@ import { assertNoLeak } from '../../helpers/capture.js'
 import { inParallel, runChild, runChildBatch, type ChildResult } from './child.js'
 import { FaultGate, refusedPort, type GatePolicy } from './gate.js'
 
-// The fault matrix runner shared by the three clouds: one child-process startup per case, a
+// The fault matrix runner shared by the three clouds: child-process startups (one per case, or
+// with `batches` several in a row per child, refused and hung endpoints still alone), a
 // FaultGate (or a refused port) in place of the endpoint under test, cases in parallel.
 
 export interface MatrixCase<Target extends string> {
