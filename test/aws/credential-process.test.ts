@@ -6,6 +6,7 @@ import { test } from 'tap'
 import { startAwsFakes, type AwsFakes } from '../fakes/aws/index.js'
 import { assertNoLeak, errorText } from '../helpers/capture.js'
 import { brief, setEnv, startApp } from './helpers.js'
+import { distChildEnv, spawnNode } from '../helpers/child-env.js'
 
 // Issue 12 item 1: the SDK runs credential_process with exec and no timeout; a hung command kept
 // the process (and the command's children) alive. The plugin runs it in its own process group.
@@ -92,12 +93,12 @@ try {
 }
 // no process.exit: the process must end because nothing is left open
 `)
-  const env: Record<string, string | undefined> = { ...process.env, ...fakes.env, AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none') }
+  const env = distChildEnv(fakes.env, { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none') })
   delete env.AWS_PROFILE
   delete env.AWS_ACCESS_KEY_ID
   delete env.AWS_SECRET_ACCESS_KEY
   const started = Date.now()
-  const child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawnNode([script], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => { stdout += String(d) })

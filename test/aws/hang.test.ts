@@ -7,6 +7,7 @@ import type { CloudSecretsError } from '../../src/errors.js'
 import { FakeContainerCredentials, FakeImds, startAwsFakes, type AwsFakes } from '../fakes/aws/index.js'
 import { assertNoLeak, errorText } from '../helpers/capture.js'
 import { brief, loopbackViolations, setEnv, startApp } from './helpers.js'
+import { distChildEnv, spawnNode } from '../helpers/child-env.js'
 
 const READ = ['secretsmanager:GetSecretValue', 'secretsmanager:BatchGetSecretValue']
 const DEADLINE = 1500
@@ -117,7 +118,7 @@ try {
 `)
   const keys = fakes.world.issue('arn:aws:iam::123456789012:user/child', READ, { session: false })
   const run = async (env: Record<string, string | undefined>): Promise<{ out: { code?: string, ms: number, pending?: string[] }, exited: boolean, exitCode: number | null, stderr: string }> => {
-    const child = spawn(process.execPath, [script], { env: { ...process.env, ...fakes.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawnNode([script], { env: distChildEnv(fakes.env, env), stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => { stdout += String(d) })

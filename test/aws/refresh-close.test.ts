@@ -1,5 +1,4 @@
 import { once } from 'node:events'
-import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,6 +13,7 @@ import type { RefreshClock } from '../../src/refresh/schedule.js'
 import { startAwsFakes, type AwsFakes } from '../fakes/aws/index.js'
 import { assertNoLeak, captureLogs, randomSecret } from '../helpers/capture.js'
 import { loopbackViolations, setEnv } from './helpers.js'
+import { distChildEnv, spawnNode } from '../helpers/child-env.js'
 
 const USER = 'arn:aws:iam::123456789012:user/close'
 const READ_ALL = ['secretsmanager:GetSecretValue', 'secretsmanager:BatchGetSecretValue']
@@ -112,7 +112,7 @@ console.log('waiting')
 `)
   const guard = pathToFileURL(resolve('test/helpers/loopback-guard.mjs')).href
   const args = (process.env.NODE_OPTIONS ?? '').includes('loopback-guard') ? [file] : [`--import=${guard}`, file]
-  const child = spawn(process.execPath, args, { cwd: process.cwd(), env: { ...process.env, ...env, CLOUD_SECRETS_REFRESH_MS: '' }, stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawnNode(args, { cwd: process.cwd(), env: distChildEnv(env, { CLOUD_SECRETS_REFRESH_MS: '' }), stdio: ['pipe', 'pipe', 'pipe'] })
   let out = ''
   child.stderr.on('data', (d: Buffer) => { out += d.toString() })
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))

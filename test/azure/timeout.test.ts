@@ -1,5 +1,4 @@
 import { test } from 'tap'
-import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync, mkdtempSync, existsSync, mkdirSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createRequire } from 'node:module'
@@ -8,6 +7,7 @@ import { useEnv, pathWith } from './env.js'
 import { startApp, warmUp } from './app.js'
 import { randomSecret } from '../helpers/capture.js'
 import type { CloudSecretsError } from '../../src/index.js'
+import { distChildEnv, spawnNode } from '../helpers/child-env.js'
 
 const DEADLINE = 1500
 const MARGIN = 1500
@@ -118,9 +118,9 @@ test('a child process with a hung identity endpoint fails with TIMEOUT and exits
   ].join('\n'))
   for (const [name, extra] of [['App Service endpoint', world.appService.env()], ['IMDS', { AZURE_POD_IDENTITY_AUTHORITY_HOST: world.imds.host }]] as const) {
     const started = Date.now()
-    const child = spawn(process.execPath, [script], {
+    const child = spawnNode([script], {
       cwd: resolve('.'),
-      env: { ...process.env, ...world.redirectEnv(), ...extra, CLOUD_SECRETS_PROVIDER: 'azure', AZURE_KEYVAULT_URL: 'https://myvault.vault.azure.net', CLOUD_SECRETS: 'db=db-password', CLOUD_SECRETS_TIMEOUT_MS: String(DEADLINE) },
+      env: distChildEnv(world.redirectEnv(), extra, { CLOUD_SECRETS_PROVIDER: 'azure', AZURE_KEYVAULT_URL: 'https://myvault.vault.azure.net', CLOUD_SECRETS: 'db=db-password', CLOUD_SECRETS_TIMEOUT_MS: String(DEADLINE) }),
       stdio: ['ignore', 'pipe', 'pipe']
     })
     let out = ''

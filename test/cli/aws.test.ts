@@ -3,7 +3,7 @@ import { FakeContainerCredentials, startAwsFakes, type AwsFakes } from '../fakes
 import { assertNoLeak, randomSecret } from '../helpers/capture.js'
 import { parseJson, type CliRun, recordingCli, startupError } from './run.js'
 
-// doctor and policy as a child process against the AWS fakes (Secrets Manager and STS under their
+// doctor and policy (the CLI's main(), in this process: test/cli/run.ts runCliInProcess) against the AWS fakes (Secrets Manager and STS under their
 // production hostnames through the loopback guard, test CA), with the env the AWS provider tests use.
 
 const TASK_ROLE = 'arn:aws:sts::123456789012:assumed-role/orders-task/7f3c'
@@ -31,6 +31,9 @@ test('setup', async (t) => {
   container = await new FakeContainerCredentials(fakes.world, { principal: TASK_ROLE, allow: READ }).start()
   taskEnv = { ...fakes.env, AWS_CONTAINER_CREDENTIALS_FULL_URI: container.fullUri, ECS_CONTAINER_METADATA_URI_V4: 'http://127.0.0.1:9/v4/task', CLOUD_SECRETS_TIMEOUT_MS: '8000' }
   t.pass('fakes started')
+  // in process, the SDK's first import happens here, outside every deadline that follows (a child paid it before its clock started)
+  const warm = await cli(['doctor', '--json'], { ...taskEnv, CLOUD_SECRETS: 'jwtKey=orders/jwt-key', CLOUD_SECRETS_TIMEOUT_MS: '60000' })
+  t.equal(warm.code, 0, `warm-up run: ${warm.stdout.slice(0, 300)}`)
 })
 
 test('healthy on ECS (container credentials): platform, attempts, principal, expiry, per-secret facts → exit 0', async (t) => {

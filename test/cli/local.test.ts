@@ -5,7 +5,10 @@ import { join } from 'node:path'
 import Fastify from 'fastify'
 import cloudSecrets, { CloudSecretsError } from '../../src/index.js'
 import { randomSecret } from '../helpers/capture.js'
-import { parseJson, runCli, tempDir, writeValues } from './run.js'
+import { parseJson, runCli, runCliInProcess, tempDir, writeValues } from './run.js'
+
+// Most runs go through the CLI's main() in this process (runCliInProcess); a few stay real child
+// processes of the built bin, one per exit status (0, 1, 2) and the one whose check never answers.
 
 const dir = tempDir()
 const jwt = randomSecret('jwt')
@@ -32,7 +35,7 @@ test('doctor on a healthy local setup: exit 0, every secret ok with store, byte 
 })
 
 test('doctor --json: one document with platform, identity, attempts and per-secret facts', async (t) => {
-  const run = await runCli(['doctor', '--json'], healthy)
+  const run = await runCliInProcess(['doctor', '--json'], healthy)
   t.equal(run.code, 0)
   const doc = parseJson(run)
   t.match(doc, {
@@ -84,7 +87,7 @@ test('a missing secret: exit 1, every secret reported, the fix is the one the pl
   }
   t.equal(byAlias.get('apiKey')?.fix, `add api-key to CLOUD_SECRETS_LOCAL_FILE (${file}), or mark the reference ?optional`)
 
-  const text = await runCli(['doctor'], env)
+  const text = await runCliInProcess(['doctor'], env)
   t.equal(text.code, 1)
   for (const alias of ['apiKey', 'dbHost']) {
     const expected = byAlias.get(alias) as CloudSecretsError
@@ -96,12 +99,12 @@ test('a missing secret: exit 1, every secret reported, the fix is the one the pl
 })
 
 test('an absent optional secret is not a failure: exit 0, reported as absent', async (t) => {
-  const run = await runCli(['doctor', '--json'], { ...healthy, CLOUD_SECRETS: 'jwtKey=jwt-key, sentry=sentry-dsn?optional, region=db?optional#region' })
+  const run = await runCliInProcess(['doctor', '--json'], { ...healthy, CLOUD_SECRETS: 'jwtKey=jwt-key, sentry=sentry-dsn?optional, region=db?optional#region' })
   t.equal(run.code, 0)
   const doc = parseJson(run)
   t.same(doc.secrets.map((s: Record<string, unknown>) => [s.alias, s.status, s.optional]), [['jwtKey', 'ok', false], ['sentry', 'absent', true], ['region', 'absent', true]])
   t.same(doc.warnings, [], 'per-secret warnings are the secret lines, not repeated')
-  const text = await runCli(['doctor'], { ...healthy, CLOUD_SECRETS: 'jwtKey=jwt-key, sentry=sentry-dsn?optional' })
+  const text = await runCliInProcess(['doctor'], { ...healthy, CLOUD_SECRETS: 'jwtKey=jwt-key, sentry=sentry-dsn?optional' })
   t.equal(text.code, 0)
   t.match(text.stdout, /absent\s+sentry\s+optional and absent: app\.secrets\.sentry would be undefined/)
   t.match(text.stdout, /1 loaded, 1 optional absent, 0 failed/)
@@ -125,7 +128,7 @@ test('a config error: exit 2, every problem listed, nothing contacted', async (t
     CLOUD_SECRETS: 'jwtKey=jwt key, db=prod/db?bogus, jwtKey=again'
   }
   const cases = [['doctor'], ['doctor', '--json'], ['policy'], ['policy', '--json']]
-  const runs = await Promise.all(cases.map(async (args) => await runCli(args, env)))
+  const runs = await Promise.all(cases.map(async (args) => await runCliInProcess(args, env)))
   for (const [i, args] of cases.entries()) {
     const run = runs[i]
     t.equal(run.code, 2, `${args.join(' ')}: exit 2`)
@@ -150,7 +153,8 @@ test('a config error: exit 2, every problem listed, nothing contacted', async (t
 
 test('usage errors exit 2 with a pointer to --help', async (t) => {
   const cases = [[], ['frobnicate'], ['doctor', '--bogus'], ['doctor', 'extra'], ['doctor', '--principal', 'x'], ['policy', '--principal', 'aws='], ['policy', '--principal', 'a', '--principal', 'b'], ['doctor', '--config']]
-  const runs = await Promise.all(cases.map(async (args) => await runCli(args, healthy)))
+  // the first as the bin itself (its exit status), the others in process
+  const runs = await Promise.all(cases.map(async (args, i) => await (i === 0 ? runCli : runCliInProcess)(args, healthy)))
   for (const [i, args] of cases.entries()) {
     const run = runs[i]
     t.equal(run.code, 2, `${JSON.stringify(args)} exits 2`)
@@ -160,7 +164,7 @@ test('usage errors exit 2 with a pointer to --help', async (t) => {
 })
 
 test('--help and --version', async (t) => {
-  const help = await runCli(['--help'])
+  const help = await runCliInProcess(['--help'])
   t.equal(help.code, 0)
   t.match(help.stdout, /Usage: fastify-cloud-secrets <command>/)
   t.match(help.stdout, /doctor/)
@@ -181,7 +185,7 @@ test('--config <module>: its default export is the plugin options; env vars fill
     local: { values: { 'api-key': ${JSON.stringify(inMemory)} } },
     checks: { custom: { database: async () => {}, queue: async () => { throw new Error('queue is not reachable') } } }
   }\n`)
-  const run = await runCli(['doctor', '--json', '--config', module], { CLOUD_SECRETS_LOCAL_FILE: file, CLOUD_SECRETS: 'ignored=because-options-win' })
+  const run = await runCliInProcess(['doctor', '--json', '--config', module], { CLOUD_SECRETS_LOCAL_FILE: file, CLOUD_SECRETS: 'ignored=because-options-win' })
   t.equal(run.code, 1, 'a failed custom check fails the run')
   const doc = parseJson(run)
   t.same(doc.secrets.map((s: Record<string, unknown>) => [s.alias, s.status, s.bytes]), [['jwtKey', 'ok', Buffer.byteLength(jwt)], ['apiKey', 'ok', Buffer.byteLength(inMemory)], ['optionalKey', 'absent', undefined]])
@@ -190,19 +194,19 @@ test('--config <module>: its default export is the plugin options; env vars fill
 
   // relative to the working directory, and a function export
   writeFileSync(join(dir, 'fn.config.mjs'), `export default async () => ({ provider: 'local', secrets: { jwtKey: 'jwt-key' }, local: { file: ${JSON.stringify(file)} } })\n`)
-  const fn = await runCli(['doctor', '--config', 'fn.config.mjs'], {}, { cwd: dir })
+  const fn = await runCliInProcess(['doctor', '--config', 'fn.config.mjs'], {}, { cwd: dir })
   t.equal(fn.code, 0, fn.stdout + fn.stderr)
   t.match(fn.stdout, /provider\s+local\s+chosen by options\.provider/)
 
   writeFileSync(join(dir, 'bad.config.mjs'), 'export default 42\n')
-  const bad = await runCli(['doctor', '--config', join(dir, 'bad.config.mjs')])
+  const bad = await runCliInProcess(['doctor', '--config', join(dir, 'bad.config.mjs')])
   t.equal(bad.code, 2)
   t.match(bad.stderr, /default export must be the plugin options object .*got number/)
-  const missing = await runCli(['doctor', '--config', join(dir, 'no-such.mjs')])
+  const missing = await runCliInProcess(['doctor', '--config', join(dir, 'no-such.mjs')])
   t.equal(missing.code, 2)
   t.match(missing.stderr, /--config .*no-such\.mjs: cannot import it/)
   writeFileSync(join(dir, 'syntax.config.mjs'), `export default { local: { values: { a: ${JSON.stringify(inMemory)} } } oops }\n`)
-  const syntax = await runCli(['doctor', '--config', join(dir, 'syntax.config.mjs')])
+  const syntax = await runCliInProcess(['doctor', '--config', join(dir, 'syntax.config.mjs')])
   t.equal(syntax.code, 2)
   t.notOk(syntax.stderr.includes(inMemory), 'a syntax error does not quote the module source')
 })
@@ -220,7 +224,7 @@ test('the deadline: a check that never answers ends the run as TIMEOUT naming it
   t.match(doc.timeout, { code: 'FST_CLOUD_SECRETS_TIMEOUT', pending: ['check "hangs"'], fix: /CLOUD_SECRETS_TIMEOUT_MS/ })
   t.match(doc.checks, [{ name: 'hangs', status: 'skipped' }])
   t.match(doc.secrets, [{ alias: 'jwtKey', status: 'failed', error: { code: 'FST_CLOUD_SECRETS_TIMEOUT' } }])
-  const text = await runCli(['doctor', '--config', module])
+  const text = await runCliInProcess(['doctor', '--config', module])
   t.equal(text.code, 1)
   t.match(text.stdout, /Deadline\n {2}FST_CLOUD_SECRETS_TIMEOUT/)
   t.match(text.stdout, /still pending: check "hangs"/)
@@ -228,7 +232,7 @@ test('the deadline: a check that never answers ends the run as TIMEOUT naming it
 })
 
 test('a local values file that cannot be read is reported as the identity step failing', async (t) => {
-  const run = await runCli(['doctor'], { ...healthy, CLOUD_SECRETS_LOCAL_FILE: join(dir, 'absent.json') })
+  const run = await runCliInProcess(['doctor'], { ...healthy, CLOUD_SECRETS_LOCAL_FILE: join(dir, 'absent.json') })
   t.equal(run.code, 1)
   t.match(run.stdout, /Identity \(local\)\s+FAILED/)
   t.match(run.stdout, /FST_CLOUD_SECRETS_CONFIG/)
@@ -237,21 +241,21 @@ test('a local values file that cannot be read is reported as the identity step f
 })
 
 test('identity only (no secrets); doctor shows the refresh setting', async (t) => {
-  const run = await runCli(['doctor', '--fleet', '1000'], { CLOUD_SECRETS_PROVIDER: 'local', CLOUD_SECRETS_LOCAL_FILE: file, CLOUD_SECRETS_REFRESH_MS: '15m' })
+  const run = await runCliInProcess(['doctor', '--fleet', '1000'], { CLOUD_SECRETS_PROVIDER: 'local', CLOUD_SECRETS_LOCAL_FILE: file, CLOUD_SECRETS_REFRESH_MS: '15m' })
   t.equal(run.code, 0)
   t.match(run.stdout, /Secrets \(0\)\n {2}none configured/)
   t.match(run.stdout, /Refresh\n {2}every 15m ± 10 % \(CLOUD_SECRETS_REFRESH_MS\), stale after 45m/)
-  const off = await runCli(['doctor'], { CLOUD_SECRETS_PROVIDER: 'local', CLOUD_SECRETS_LOCAL_FILE: file })
+  const off = await runCliInProcess(['doctor'], { CLOUD_SECRETS_PROVIDER: 'local', CLOUD_SECRETS_LOCAL_FILE: file })
   t.match(off.stdout, /Refresh\n {2}off: secrets are loaded once/)
 })
 
 test('policy on local explains there is nothing to grant (with or without --principal)', async (t) => {
-  const runs = await Promise.all([['policy'], ['policy', '--principal', 'someone@example.com']].map(async (args) => await runCli(args, healthy)))
+  const runs = await Promise.all([['policy'], ['policy', '--principal', 'someone@example.com']].map(async (args) => await runCliInProcess(args, healthy)))
   for (const run of runs) {
     t.equal(run.code, 0)
     t.match(run.stdout, /^fastify-cloud-secrets policy\n\nlocal\n {2}secrets: jwtKey, dbPassword\n {2}provider local reads values from CLOUD_SECRETS_LOCAL_FILE or options\.local\.values: there is no cloud identity and nothing to grant/)
   }
-  const json = await runCli(['policy', '--json'], healthy)
+  const json = await runCliInProcess(['policy', '--json'], healthy)
   t.equal(json.code, 0)
   t.match(parseJson(json), { command: 'policy', ok: true, exitCode: 0, provider: 'local', providers: [{ name: 'local', aliases: ['jwtKey', 'dbPassword'], documents: [], note: /nothing to grant/ }] })
 })

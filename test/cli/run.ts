@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
+import { distChildEnv, nodeCommand, spawnNode } from '../helpers/child-env.js'
 import cloudSecrets, { type CloudSecretsError } from '../../src/index.js'
+import { main } from '../../src/cli/main.js'
 
 /** The built CLI (run `npm run build` first): tests run it exactly as a user's shell would. */
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
@@ -20,22 +22,15 @@ export interface CliRun {
 const CLI_VARS = ['CLOUD_SECRETS', 'CLOUD_SECRETS_PROVIDER', 'CLOUD_SECRETS_TIMEOUT_MS', 'CLOUD_SECRETS_LOCAL_FILE', 'CLOUD_SECRETS_CHECK_SCOPES', 'CLOUD_SECRETS_REFRESH_MS', 'NO_COLOR', 'FORCE_COLOR']
 
 function childEnv (env: Record<string, string | undefined>): NodeJS.ProcessEnv {
-  const merged: NodeJS.ProcessEnv = { ...process.env }
-  for (const name of CLI_VARS) delete merged[name]
-  // tap's process-info hook costs ~0.4 s per child and serves tap's own coverage, which is off
-  // (c8 measures through NODE_V8_COVERAGE); the loopback guard stays
-  merged.NODE_OPTIONS = (merged.NODE_OPTIONS ?? '').split(/\s+/).filter((o) => !o.includes('@tapjs/processinfo')).join(' ')
-  for (const [name, value] of Object.entries(env)) {
-    if (value === undefined) delete merged[name]
-    else merged[name] = value
-  }
-  return merged
+  const unset = Object.fromEntries(CLI_VARS.map((name) => [name, undefined]))
+  // without tap's process-info loader and c8's profile (see test/helpers/child-env.ts); the loopback guard stays
+  return distChildEnv(unset, env)
 }
 
 /** Runs `node dist/cli.js …args` with stdout piped (not a TTY). */
 export async function runCli (args: string[], env: Record<string, string | undefined> = {}, options: { cwd?: string, timeoutMs?: number } = {}): Promise<CliRun> {
   const started = Date.now()
-  const child = spawn(process.execPath, [CLI, ...args], { env: childEnv(env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawnNode([CLI, ...args], { env: childEnv(env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
@@ -44,6 +39,50 @@ export async function runCli (args: string[], env: Record<string, string | undef
   const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)))
   clearTimeout(killer)
   return { code, stdout, stderr, ms: Date.now() - started }
+}
+
+let queue: Promise<unknown> = Promise.resolve()
+
+/**
+ * The same command, run by the CLI's own main() (src/cli.ts only adds process.exit) in this
+ * process: what the child would print for this env, without a node start and an SDK import per
+ * run. process.env is set to exactly the child's env for the run (the cloud SDKs read it
+ * themselves), and runs take turns, so callers may still start several at once. The child-process
+ * runner above stays for what only a real process shows (exit status, a terminal, the bin).
+ */
+export async function runCliInProcess (args: string[], env: Record<string, string | undefined> = {}, options: { cwd?: string, timeoutMs?: number } = {}): Promise<CliRun> {
+  const run = queue.then(async () => await inProcess(args, env, options.cwd))
+  queue = run.catch(() => {})
+  return await run
+}
+
+async function inProcess (args: string[], env: Record<string, string | undefined>, cwd: string | undefined): Promise<CliRun> {
+  const saved = { ...process.env }
+  const target: Record<string, string | undefined> = { ...saved }
+  for (const name of CLI_VARS) delete target[name]
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) delete target[name]
+    else target[name] = value
+  }
+  const replace = (vars: Record<string, string | undefined>): void => {
+    for (const name of Object.keys(process.env)) if (!(name in vars)) delete process.env[name]
+    for (const [name, value] of Object.entries(vars)) if (value !== undefined) process.env[name] = value
+  }
+  let stdout = ''
+  let stderr = ''
+  const started = Date.now()
+  replace(target)
+  try {
+    const code = await main(args, {
+      stdout: { isTTY: false, write: (text: string, cb: () => void) => { stdout += text; cb(); return true } },
+      stderr: { isTTY: false, write: (text: string, cb: () => void) => { stderr += text; cb(); return true } },
+      env: process.env,
+      cwd: cwd ?? process.cwd()
+    })
+    return { code, stdout, stderr, ms: Date.now() - started }
+  } finally {
+    replace(saved)
+  }
 }
 
 /** `script` (util-linux) gives the child a pseudo-terminal, so stdout.isTTY is really true. */
@@ -56,8 +95,9 @@ function shellQuote (s: string): string {
 /** Runs the CLI on a pseudo-terminal; stdout and stderr arrive mixed, as a terminal shows them. */
 export async function runCliOnTty (args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
   const started = Date.now()
-  const command = [process.execPath, CLI, ...args].map(shellQuote).join(' ')
-  const child = spawn('script', ['-qefc', command, '/dev/null'], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+  const childVars = childEnv(env)
+  const command = nodeCommand([CLI, ...args], childVars).flat().map(shellQuote).join(' ')
+  const child = spawn('script', ['-qefc', command, '/dev/null'], { env: childVars, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
@@ -108,10 +148,10 @@ export async function startupError (env: Record<string, string | undefined>): Pr
   }
 }
 
-/** runCli that also keeps every run in `outputs`, for the file's final leak scan. */
+/** runCliInProcess that also keeps every run in `outputs`, for the file's final leak scan. */
 export function recordingCli (outputs: CliRun[]): (args: string[], env: Record<string, string | undefined>, timeoutMs?: number) => Promise<CliRun> {
   return async (args, env, timeoutMs) => {
-    const run = await runCli(args, env, { timeoutMs })
+    const run = await runCliInProcess(args, env, { timeoutMs })
     outputs.push(run)
     return run
   }

@@ -1,8 +1,9 @@
 import { test } from 'tap'
-import { execFile, execFileSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { azTokenOutput, fakeCli, randomPrincipal, startAzureWorld } from '../fakes/azure/index.js'
+import { distChildEnv, execNodeSync, nodeCommand } from '../helpers/child-env.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const recorder = fileURLToPath(new URL('../helpers/record-loads.mjs', import.meta.url))
@@ -11,13 +12,15 @@ interface Boot { provider: string, source?: string, error?: string, sdksLoaded: 
 
 /** Boots bench/apps/boot.mjs (the built plugin, env only) in a fresh process; exits 0 even when startup fails. */
 function boot (env: Record<string, string>): Boot {
-  const out = execFileSync(process.execPath, ['--import', recorder, 'bench/apps/boot.mjs', 'plugin'], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+  const out = execNodeSync(['--import', recorder, 'bench/apps/boot.mjs', 'plugin'], { cwd: root, env: distChildEnv(env), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
   return JSON.parse(out.trim().split('\n').pop() as string) as Boot
 }
 
 /** The same boot without blocking this process, whose fakes must answer the child. */
 async function bootAsync (env: Record<string, string>): Promise<Boot> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', recorder, 'bench/apps/boot.mjs', 'plugin'], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8' })
+  const childEnv = distChildEnv(env)
+  const [command, args] = nodeCommand(['--import', recorder, 'bench/apps/boot.mjs', 'plugin'], childEnv)
+  const { stdout } = await promisify(execFile)(command, args, { cwd: root, env: childEnv, encoding: 'utf8' })
   return JSON.parse(stdout.trim().split('\n').pop() as string) as Boot
 }
 
@@ -77,7 +80,7 @@ test('azure loads @azure/identity only on the identity paths that are its creden
 })
 
 test('control: the recorder does see an SDK when one is imported', (t) => {
-  const out = execFileSync(process.execPath, ['--import', recorder, 'bench/apps/import-sdk.mjs', '@aws-sdk/client-secrets-manager'], { cwd: root, encoding: 'utf8' })
+  const out = execNodeSync(['--import', recorder, 'bench/apps/import-sdk.mjs', '@aws-sdk/client-secrets-manager'], { cwd: root, env: distChildEnv(), encoding: 'utf8' })
   t.same(JSON.parse(out).sdksLoaded, ['@aws-sdk/'])
   t.end()
 })

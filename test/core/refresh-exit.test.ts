@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { createRequire } from 'node:module'
 import { test } from 'tap'
+import { distChildEnv, spawnNode } from '../helpers/child-env.js'
 
 const dist = pathToFileURL(resolve('dist/index.js')).href
 const fastify = pathToFileURL(createRequire(import.meta.url).resolve('fastify')).href
@@ -14,7 +14,7 @@ async function run (body: string): Promise<{ code: number | null, out: string }>
   const dir = mkdtempSync(join(tmpdir(), 'fcs-exit-'))
   const file = join(dir, 'app.mjs')
   writeFileSync(file, `import Fastify from '${fastify}'\nimport cloudSecrets from '${dist}'\n${body}\n`)
-  const child = spawn(process.execPath, [file], { cwd: process.cwd(), env: { ...process.env, CLOUD_SECRETS_REFRESH_MS: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawnNode([file], { cwd: process.cwd(), env: distChildEnv({ CLOUD_SECRETS_REFRESH_MS: '' }), stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout.on('data', (d: Buffer) => { out += d.toString() })
   child.stderr.on('data', (d: Buffer) => { out += d.toString() })

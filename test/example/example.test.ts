@@ -1,8 +1,8 @@
 import { test } from 'tap'
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { readFileSync } from 'node:fs'
 import { assertNoLeak, captureLogs } from '../helpers/capture.js'
+import { distChildEnv, spawnNode } from '../helpers/child-env.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const dummy = JSON.parse(readFileSync(new URL('../../example-app/secrets.local.json', import.meta.url), 'utf8')) as { 'jwt-signing-key': string, 'payments-api': { token: string } }
@@ -33,7 +33,7 @@ test('example app: issues and verifies tokens with the key from app.secrets; /he
 })
 
 test('npm run example path: server.js serves /healthz and exits 0 on SIGTERM', async (t) => {
-  const child = spawn(process.execPath, ['example-app/server.js'], { cwd: root, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawnNode(['example-app/server.js'], { cwd: root, env: distChildEnv({ PORT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   const address = await new Promise<string>((resolve, reject) => {
     child.stdout.on('data', (d) => {

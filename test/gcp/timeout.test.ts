@@ -1,8 +1,8 @@
 import { test } from 'tap'
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { writeAuthorizedUser, writeServiceAccountKey } from '../fakes/gcp/index.js'
 import { emptyDir, SA_EMAIL, start, startFakes, withEnv } from './helpers.js'
+import { distChildEnv, spawnNode } from '../helpers/child-env.js'
 
 const DEADLINE = 1500
 const MARGIN = 1500
@@ -51,7 +51,7 @@ const consumerApp = fileURLToPath(new URL('./fixtures/consumer-app.mjs', import.
 
 async function runConsumer (env: Record<string, string>): Promise<{ result: { ok: boolean, code?: string, ms?: number, message?: string }, exitMs: number, exitCode: number | null, stderr: string }> {
   const started = performance.now()
-  const child = spawn(process.execPath, [consumerApp], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawnNode([consumerApp], { env: distChildEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d) => { stdout += String(d) })

@@ -39,7 +39,7 @@ function skewedDate (): string {
   return new Date(Date.now() + 3600_000).toUTCString()
 }
 
-test('AWS fault matrix: identity and data plane, each startup in its own process', async (t) => {
+test('AWS fault matrix: identity and data plane, startups in child processes', async (t) => {
   const fakes: AwsFakes = await startAwsFakes({ region: REGION })
   t.teardown(() => fakes.close())
   const value = `matrix-${randomBytes(12).toString('base64url')}`
@@ -58,9 +58,9 @@ test('AWS fault matrix: identity and data plane, each startup in its own process
   }
   const cases: Case[] = [
     // identity plane: the container credentials endpoint
-    { plane: 'identity', fault: 'connection refused', target: 'container', policy: 'refused', expect: { code: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
+    { alone: true, plane: 'identity', fault: 'connection refused', target: 'container', policy: 'refused', expect: { code: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
     { plane: 'identity', fault: 'reset mid-response', target: 'container', policy: faults.always('reset'), expect: { code: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
-    { plane: 'identity', fault: 'accept and never answer', target: 'container', policy: faults.always('hang'), expect: { code: 'FST_CLOUD_SECRETS_TIMEOUT' } },
+    { alone: true, plane: 'identity', fault: 'accept and never answer', target: 'container', policy: faults.always('hang'), expect: { code: 'FST_CLOUD_SECRETS_TIMEOUT' } },
     { plane: 'identity', fault: 'slow drip', target: 'container', policy: faults.always('drip'), expect: { code: 'FST_CLOUD_SECRETS_TIMEOUT' } },
     { plane: 'identity', fault: '5xx (persistent)', target: 'container', policy: faults.always(json(500, { Code: 'InternalError', Message: 'fault' })), expect: { code: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
     { plane: 'identity', fault: '5xx (twice, then well)', target: 'container', policy: faults.first(2, json(503, { Code: 'ServiceUnavailable', Message: 'fault' })), expect: { ok: true } },
@@ -72,9 +72,9 @@ test('AWS fault matrix: identity and data plane, each startup in its own process
     { plane: 'identity', fault: 'expired credentials', target: 'container', policy: faults.always(identityExpired), expect: { code: 'FST_CLOUD_SECRETS_TOKEN' } },
     { plane: 'identity', fault: 'clock skew (STS: signature expired, Date 1 h ahead, once)', target: 'sts', policy: faults.first(1, stsXml(403, 'SignatureDoesNotMatch', 'Signature expired: 20260101T000000Z is now earlier than 20260101T010000Z (20260101T011500Z - 15 min.)', { date: skewedDate() })), expect: { ok: true } },
     // data plane: Secrets Manager
-    { plane: 'data', fault: 'connection refused', target: 'sm', policy: 'refused', expect: { code: 'FST_CLOUD_SECRETS_LOAD_FAILED', inner: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
+    { alone: true, plane: 'data', fault: 'connection refused', target: 'sm', policy: 'refused', expect: { code: 'FST_CLOUD_SECRETS_LOAD_FAILED', inner: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
     { plane: 'data', fault: 'reset mid-response', target: 'sm', policy: faults.always('reset'), expect: { code: 'FST_CLOUD_SECRETS_LOAD_FAILED', inner: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
-    { plane: 'data', fault: 'accept and never answer', target: 'sm', policy: faults.always('hang'), expect: { code: 'FST_CLOUD_SECRETS_TIMEOUT' } },
+    { alone: true, plane: 'data', fault: 'accept and never answer', target: 'sm', policy: faults.always('hang'), expect: { code: 'FST_CLOUD_SECRETS_TIMEOUT' } },
     { plane: 'data', fault: 'slow drip', target: 'sm', policy: faults.always('drip'), expect: { code: 'FST_CLOUD_SECRETS_TIMEOUT' } },
     { plane: 'data', fault: '5xx (persistent)', target: 'sm', policy: faults.always(amzJson(500, 'InternalServiceError', 'An error occurred on the server side.')), expect: { code: 'FST_CLOUD_SECRETS_LOAD_FAILED', inner: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
     { plane: 'data', fault: '5xx (twice, then well)', target: 'sm', policy: faults.first(2, amzJson(503, 'ServiceUnavailable', 'try again')), expect: { ok: true } },
@@ -109,6 +109,7 @@ test('AWS fault matrix: identity and data plane, each startup in its own process
       CLOUD_SECRETS_TIMEOUT_MS: String(deadline)
     }),
     parallel: 3,
+    batches: 3,
     sensitive: () => [value, leakedKey, ...fakes.world.sensitive()]
   })
 })

@@ -7,7 +7,7 @@ import { HTML_200, malformed, runMatrix, type MatrixCase } from './faults/matrix
 
 // Fault matrix, Azure: the identity plane (App Service / Container Apps managed identity
 // endpoint, IDENTITY_ENDPOINT) and the data plane (Key Vault, reached under its production host
-// name) × every way a network or a service breaks; each startup in its own process.
+// name) × every way a network or a service breaks; startups in child processes (a few in batches, see faults/matrix.ts).
 
 // short, but not so short that a loaded CI machine (children competing for two cores, a first
 // TLS handshake) turns a transient fault into a failure
@@ -28,7 +28,7 @@ const invalidToken = (description: string): Answer => kvError(401, 'Unauthorized
   'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/common", resource="https://vault.azure.net", error="invalid_token", error_description="${description}"`
 })
 
-test('Azure fault matrix: identity and data plane, each startup in its own process', async (t) => {
+test('Azure fault matrix: identity and data plane, startups in child processes', async (t) => {
   const world = await startAzureWorld()
   t.teardown(() => world.close())
   const value = `matrix-${randomBytes(12).toString('base64url')}`
@@ -54,9 +54,9 @@ test('Azure fault matrix: identity and data plane, each startup in its own proce
   }
 
   const cases: Case[] = [
-    { plane: 'identity', fault: 'connection refused', target: 'mi', policy: 'refused', expect: { code: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
+    { alone: true, plane: 'identity', fault: 'connection refused', target: 'mi', policy: 'refused', expect: { code: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
     { plane: 'identity', fault: 'reset mid-response', target: 'mi', policy: faults.always('reset'), expect: { code: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
-    { plane: 'identity', fault: 'accept and never answer', target: 'mi', policy: faults.always('hang'), expect: { code: 'FST_CLOUD_SECRETS_TIMEOUT' } },
+    { alone: true, plane: 'identity', fault: 'accept and never answer', target: 'mi', policy: faults.always('hang'), expect: { code: 'FST_CLOUD_SECRETS_TIMEOUT' } },
     { plane: 'identity', fault: 'slow drip', target: 'mi', policy: faults.always('drip'), expect: { code: 'FST_CLOUD_SECRETS_TIMEOUT' } },
     { plane: 'identity', fault: '5xx (persistent)', target: 'mi', policy: faults.always(miError(500, 'An unexpected error occured while fetching the AAD Token.')), expect: { code: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
     { plane: 'identity', fault: '5xx (twice, then well)', target: 'mi', policy: faults.first(2, miError(503, 'Service unavailable')), expect: { ok: true } },
@@ -68,9 +68,9 @@ test('Azure fault matrix: identity and data plane, each startup in its own proce
     { plane: 'identity', fault: 'expired credentials (a token Key Vault finds expired)', target: 'mi', policy: faults.always(expiredToken), expect: { code: 'FST_CLOUD_SECRETS_LOAD_FAILED', inner: 'FST_CLOUD_SECRETS_TOKEN' } },
     { plane: 'identity', fault: 'clock skew (host 90 min ahead: a valid token looks expired)', target: 'mi', policy: faults.always(tokenAt(now() - 1800)), expect: { ok: true } },
     { plane: 'identity', fault: 'clock skew (endpoint 1 h ahead: Date and expiry)', target: 'mi', policy: faults.always(tokenAt(now() + 7200, { date: new Date(Date.now() + 3600_000).toUTCString() })), expect: { ok: true } },
-    { plane: 'data', fault: 'connection refused', target: 'kv', policy: 'refused', expect: { code: 'FST_CLOUD_SECRETS_LOAD_FAILED', inner: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
+    { alone: true, plane: 'data', fault: 'connection refused', target: 'kv', policy: 'refused', expect: { code: 'FST_CLOUD_SECRETS_LOAD_FAILED', inner: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
     { plane: 'data', fault: 'reset mid-response', target: 'kv', policy: faults.always('reset'), expect: { code: 'FST_CLOUD_SECRETS_LOAD_FAILED', inner: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
-    { plane: 'data', fault: 'accept and never answer', target: 'kv', policy: faults.always('hang'), expect: { code: 'FST_CLOUD_SECRETS_TIMEOUT' } },
+    { alone: true, plane: 'data', fault: 'accept and never answer', target: 'kv', policy: faults.always('hang'), expect: { code: 'FST_CLOUD_SECRETS_TIMEOUT' } },
     { plane: 'data', fault: 'slow drip', target: 'kv', policy: faults.always('drip'), expect: { code: 'FST_CLOUD_SECRETS_TIMEOUT' } },
     { plane: 'data', fault: '5xx (persistent)', target: 'kv', policy: authenticated(kvError(500, 'InternalServerError', 'An unexpected error occurred.')), expect: { code: 'FST_CLOUD_SECRETS_LOAD_FAILED', inner: 'FST_CLOUD_SECRETS_UNAVAILABLE' } },
     { plane: 'data', fault: '5xx (twice, then well)', target: 'kv', policy: authenticated(faults.first(2, kvError(503, 'ServiceUnavailable', 'try again'))), expect: { ok: true } },
@@ -101,6 +101,7 @@ test('Azure fault matrix: identity and data plane, each startup in its own proce
       CLOUD_SECRETS_TIMEOUT_MS: String(deadline)
     }),
     parallel: 3,
+    batches: 3,
     sensitive: () => [value, leakedToken, world.appService.header, ...world.tokens.all()]
   })
 })

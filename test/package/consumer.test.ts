@@ -1,10 +1,11 @@
 import { test } from 'tap'
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomSecret } from '../helpers/capture.js'
+import { distChildEnv, spawnNodeSync } from '../helpers/child-env.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -40,7 +41,7 @@ try {
 }
 `)
   const run = (env: Record<string, string>): { ok: boolean, [k: string]: unknown } => {
-    const r = spawnSync(process.execPath, ['server.mjs'], { cwd: join(dir, 'app'), env: { ...process.env, ...env }, encoding: 'utf8' })
+    const r = spawnNodeSync(['server.mjs'], { cwd: join(dir, 'app'), env: distChildEnv(env), encoding: 'utf8' })
     t.equal(r.status, 0, 'the process exits by itself')
     return JSON.parse(r.stdout.trim())
   }

@@ -1,8 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { distChildEnv, spawnNode } from '../../helpers/child-env.js'
 
 // Runs one startup as a child process: a plain ESM app importing the built dist/index.js,
 // configured by env vars only. It prints one JSON line with the outcome and does NOT call
@@ -31,6 +32,8 @@ export interface ChildResult {
   exitCode: number | null
   /** ms between the outcome line and the exit */
   exitLagMs?: number
+  /** how many startups the child ran (runChildBatch) */
+  batch?: number
   stdout: string
   stderr: string
 }
@@ -52,18 +55,36 @@ const Fastify = (await import(${JSON.stringify(pathToFileURL(join(root, 'node_mo
 const cloudSecrets = (await import(${JSON.stringify(pathToFileURL(join(root, 'dist', 'index.js')).href)})).default
 // the SDK is loaded before the clock starts: the matrix measures fault handling, not module loading
 for (const url of JSON.parse(process.env.FCS_FAULT_WARM ?? '[]')) await (await import(url)).warm?.()
-const app = Fastify({ logger: false, pluginTimeout: 60000 })
-const started = Date.now()
-app.register(cloudSecrets)
-let outcome
-try {
-  await app.ready()
-  outcome = { ok: true, ms: Date.now() - started, principal: app.cloud.identity.principal, secrets: Object.keys(app.secrets).length }
-  await app.close()
-} catch (err) {
-  outcome = { ok: false, ms: Date.now() - started, code: err.code, inner: err.errors?.map((e) => e.code), pending: err.pending, text: String(err.message) + '\\n' + inspect(err, { depth: 6 }) }
+async function boot () {
+  const app = Fastify({ logger: false, pluginTimeout: 60000 })
+  const started = Date.now()
+  app.register(cloudSecrets)
+  try {
+    await app.ready()
+    const outcome = { ok: true, ms: Date.now() - started, principal: app.cloud.identity.principal, secrets: Object.keys(app.secrets).length }
+    await app.close()
+    return outcome
+  } catch (err) {
+    return { ok: false, ms: Date.now() - started, code: err.code, inner: err.errors?.map((e) => e.code), pending: err.pending, text: String(err.message) + '\\n' + inspect(err, { depth: 6 }) }
+  }
 }
-process.stdout.write('FCS-OUTCOME ' + JSON.stringify(outcome) + '\\n')
+const batch = process.env.FCS_FAULT_BATCH_FILE
+if (batch === undefined) {
+  process.stdout.write('FCS-OUTCOME ' + JSON.stringify(await boot()) + '\\n')
+} else {
+  // several startups one after the other, each with its own env on top of the child's own
+  const base = { ...process.env }
+  const { readFileSync } = await import('node:fs')
+  for (const [i, vars] of JSON.parse(readFileSync(batch, 'utf8')).entries()) {
+    for (const name of Object.keys(process.env)) if (!(name in base)) delete process.env[name]
+    Object.assign(process.env, base)
+    for (const [name, value] of Object.entries(vars)) {
+      if (value === null) delete process.env[name]
+      else process.env[name] = value
+    }
+    process.stdout.write('FCS-OUTCOME ' + JSON.stringify({ ...(await boot()), i }) + '\\n')
+  }
+}
 // no process.exit: the event loop must drain by itself
 `)
   return script
@@ -82,9 +103,8 @@ export function warmUrls (specifiers: readonly string[]): string[] {
  */
 export async function runChild (env: Record<string, string | undefined>, options: { warm?: readonly string[], outcomeLimitMs?: number, exitLimitMs?: number } = {}): Promise<ChildResult> {
   const file = childScript()
-  const childEnv: Record<string, string | undefined> = { ...process.env, ...env, FCS_FAULT_WARM: JSON.stringify(options.warm ?? []) }
-  for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k]
-  const child = spawn(process.execPath, [file], { env: childEnv as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+  const childEnv = distChildEnv(env, { FCS_FAULT_WARM: JSON.stringify(options.warm ?? []) })
+  const child = spawnNode([file], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   let outcomeAt: number | undefined
@@ -114,6 +134,61 @@ export async function runChild (env: Record<string, string | undefined>, options
     stdout,
     stderr
   }
+}
+
+/**
+ * Runs several startups in one child, one after the other (one node start and SDK import for
+ * all of them): each gets its own env on top of the child's. One ChildResult per startup; they
+ * share the child's output, and its exit, measured from the last outcome.
+ */
+export async function runChildBatch (envs: ReadonlyArray<Record<string, string | undefined>>, options: { warm?: readonly string[], outcomeLimitMs?: number, exitLimitMs?: number } = {}): Promise<ChildResult[]> {
+  const file = childScript()
+  const list = join(mkdtempSync(join(tmpdir(), 'fcs-fault-batch-')), 'cases.json')
+  writeFileSync(list, JSON.stringify(envs.map((env) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v ?? null])))))
+  const childEnv = distChildEnv({ FCS_FAULT_WARM: JSON.stringify(options.warm ?? []), FCS_FAULT_BATCH_FILE: list })
+  const child = spawnNode([file], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  const outcomes = new Map<number, ChildOutcome>()
+  let lastAt: number | undefined
+  const exit = await new Promise<{ code: number | null } | undefined>((resolve) => {
+    const arm = (ms: number): NodeJS.Timeout => setTimeout(() => resolve(undefined), ms)
+    let timer = arm(options.outcomeLimitMs ?? 60_000)
+    let pending = ''
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += String(d)
+      pending += String(d)
+      const lines = pending.split('\n')
+      pending = lines.pop() ?? ''
+      for (const line of lines) {
+        if (!line.startsWith('FCS-OUTCOME ')) continue
+        const outcome = JSON.parse(line.slice('FCS-OUTCOME '.length)) as ChildOutcome & { i: number }
+        outcomes.set(outcome.i, outcome)
+        clearTimeout(timer)
+        if (outcomes.size === envs.length) {
+          lastAt = Date.now()
+          timer = arm(options.exitLimitMs ?? 10_000)
+        } else {
+          timer = arm(options.outcomeLimitMs ?? 60_000)
+        }
+      }
+    })
+    child.stderr.on('data', (d: Buffer) => { stderr += String(d) })
+    child.on('exit', (code) => { clearTimeout(timer); resolve({ code }) })
+  })
+  if (exit === undefined) {
+    child.kill('SIGKILL')
+    await new Promise((resolve) => child.once('exit', resolve))
+  }
+  return envs.map((_env, i) => ({
+    outcome: outcomes.get(i),
+    exited: exit !== undefined,
+    exitCode: exit?.code ?? null,
+    exitLagMs: exit !== undefined && lastAt !== undefined ? Date.now() - lastAt : undefined,
+    batch: envs.length,
+    stdout,
+    stderr
+  }))
 }
 
 /** Runs tasks with at most `limit` at a time (children compete for 2 cores). */

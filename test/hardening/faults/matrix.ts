@@ -1,9 +1,10 @@
 import tap, { type Test } from 'tap'
 import { assertNoLeak } from '../../helpers/capture.js'
-import { inParallel, runChild, type ChildResult } from './child.js'
+import { inParallel, runChild, runChildBatch, type ChildResult } from './child.js'
 import { FaultGate, refusedPort, type GatePolicy } from './gate.js'
 
-// The fault matrix runner shared by the three clouds: one child-process startup per case, a
+// The fault matrix runner shared by the three clouds: child-process startups (one per case, or
+// with `batches` several in a row per child, refused and hung endpoints still alone), a
 // FaultGate (or a refused port) in place of the endpoint under test, cases in parallel.
 
 export interface MatrixCase<Target extends string> {
@@ -18,6 +19,8 @@ export interface MatrixCase<Target extends string> {
   known?: string
   /** a Retry-After beyond the deadline: give up at once, well before the deadline */
   fast?: true | string
+  /** with `batches`: this startup still gets a child of its own (the per-case proof that a process exits by itself) */
+  alone?: true
 }
 
 export interface MatrixSetup<Target extends string> {
@@ -31,6 +34,11 @@ export interface MatrixSetup<Target extends string> {
   /** secret values and tokens that must never appear in a child's output */
   sensitive: () => string[]
   parallel?: number
+  /**
+   * run the cases not marked `alone` in this many children, one startup after the other in each
+   * (one node start and SDK import per child instead of per case); unset: a child per case
+   */
+  batches?: number
 }
 
 /**
@@ -59,23 +67,43 @@ const RETRIED_UNTIL_DEADLINE = new Set(['FST_CLOUD_SECRETS_UNAVAILABLE', 'FST_CL
 
 export async function runMatrix<Target extends string> (t: Test, setup: MatrixSetup<Target>): Promise<void> {
   const started = Date.now()
-  const results = await inParallel(setup.parallel ?? 4, setup.cases.map((c) => async (): Promise<[MatrixCase<Target>, ChildResult]> => {
-    let port: number
-    let gate: FaultGate | undefined
+  const gateFor = async (c: MatrixCase<Target>): Promise<{ port: number, gate?: FaultGate }> => {
     const target = setup.targets[c.target]
-    if (c.policy === 'refused') {
-      port = await refusedPort()
-    } else {
-      gate = await new FaultGate({ upstream: { port: target.port, tls: target.tls }, tls: target.gateTls, http2: target.http2, policy: c.policy }).start()
-      port = gate.port
-    }
-    const deadline = deadlineOf(c, setup)
+    if (c.policy === 'refused') return { port: await refusedPort() }
+    const gate = await new FaultGate({ upstream: { port: target.port, tls: target.tls }, tls: target.gateTls, http2: target.http2, policy: c.policy }).start()
+    return { port: gate.port, gate }
+  }
+  const single = async (c: MatrixCase<Target>): Promise<Array<[MatrixCase<Target>, ChildResult]>> => {
+    const { port, gate } = await gateFor(c)
     try {
-      return [c, await runChild(setup.env(c, port, deadline), { warm: setup.warm })]
+      return [[c, await runChild(setup.env(c, port, deadlineOf(c, setup)), { warm: setup.warm })]]
     } finally {
       await gate?.close()
     }
-  }))
+  }
+  const batch = async (group: Array<MatrixCase<Target>>): Promise<Array<[MatrixCase<Target>, ChildResult]>> => {
+    const gates = await Promise.all(group.map(gateFor))
+    try {
+      const runs = await runChildBatch(group.map((c, i) => setup.env(c, gates[i].port, deadlineOf(c, setup))), { warm: setup.warm })
+      return group.map((c, i) => [c, runs[i]])
+    } finally {
+      await Promise.all(gates.map(async (g) => await g.gate?.close()))
+    }
+  }
+  const tasks: Array<() => Promise<Array<[MatrixCase<Target>, ChildResult]>>> = []
+  if (setup.batches === undefined) {
+    for (const c of setup.cases) tasks.push(async () => await single(c))
+  } else {
+    const groups: Array<Array<MatrixCase<Target>>> = Array.from({ length: setup.batches }, () => [])
+    let n = 0
+    for (const c of setup.cases) {
+      if (c.alone === true) tasks.push(async () => await single(c))
+      else groups[n++ % setup.batches].push(c)
+    }
+    for (const group of groups) if (group.length > 0) tasks.unshift(async () => await batch(group))
+  }
+  const byCase = new Map((await inParallel(setup.parallel ?? 4, tasks)).flat())
+  const results = setup.cases.map((c): [MatrixCase<Target>, ChildResult] => [c, byCase.get(c) as ChildResult])
 
   const sensitive = setup.sensitive()
   for (const [c, r] of results) {
@@ -103,7 +131,8 @@ export async function runMatrix<Target extends string> (t: Test, setup: MatrixSe
       t.ok(o.ms <= deadline + 1000, `${name}: failed within deadline + 1 s (${o.ms} ms)`)
       if (c.fast !== undefined) t.ok(o.ms < deadline * 0.8, `${name}: gave up at once, not at the deadline (${o.ms} ms)`, typeof c.fast === 'string' ? { todo: c.fast } : {})
     }
-    t.ok(r.exited, `${name}: the child exited by itself within 10 s of its outcome${r.exitLagMs !== undefined ? ` (${r.exitLagMs} ms after it)` : ''}`)
+    const child = r.batch === undefined ? 'the child' : `the child (${r.batch} startups in a row)`
+    t.ok(r.exited, `${name}: ${child} exited by itself within 10 s of its ${r.batch === undefined ? '' : 'last '}outcome${r.exitLagMs !== undefined ? ` (${r.exitLagMs} ms after it)` : ''}`)
     t.equal(r.exitCode, 0, `${name}: exit code 0 (no loopback violation)`)
     assertNoLeak(t, r.stdout + r.stderr, sensitive, `${name}: child output`)
   }
