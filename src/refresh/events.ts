@@ -1,6 +1,8 @@
 import type { CloudSecretsError } from '../errors.js'
 
-/** What app.cloud.refresh emits and answers (public types; the refresher implements them). */
+// What app.cloud.refresh emits and answers: public types, implemented by refresher.ts.
+
+/** Payloads of `app.cloud.refresh` events: aliases, generation and version ids, never values. */
 export interface RefreshEvents {
   rotated: { generation: number, aliases: string[], versions: Record<string, { from?: string, to?: string }> }
   error: { generation: number, aliases: string[], errors: Record<string, CloudSecretsError> }
@@ -38,5 +40,3 @@ export interface CloudRefresh {
   /** the value before the last rotation of `alias` (undefined if it never rotated) */
   previous: (alias: string) => string | undefined
 }
-
-/** diagnostics_channel names: `fastify-cloud-secrets:rotated`, `…:error`, `…:stale`, `…:recovered` */

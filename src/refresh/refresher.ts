@@ -13,9 +13,9 @@ import type { RefreshConfig } from './interval.js'
 import type { CloudRefresh, RefreshEventName, RefreshEvents, RefreshResult, RefreshStatus } from './events.js'
 import { RefreshSchedule, SYSTEM_CLOCK, type CycleVerdict, type RefreshClock } from './schedule.js'
 
-/** Payloads of `app.cloud.refresh` events: aliases, generation and version ids, never values. */
 export type { CloudRefresh, RefreshEventName, RefreshEvents, RefreshResult, RefreshStatus } from './events.js'
 
+/** diagnostics_channel names: `fastify-cloud-secrets:rotated`, `…:error`, `…:stale`, `…:recovered` */
 export const REFRESH_CHANNELS: Readonly<Record<RefreshEventName, diagnosticsChannel.Channel>> = Object.freeze({
   rotated: diagnosticsChannel.channel('fastify-cloud-secrets:rotated'),
   error: diagnosticsChannel.channel('fastify-cloud-secrets:error'),

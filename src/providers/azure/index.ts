@@ -31,16 +31,32 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   // both packages are the user's to install; @azure/identity is imported only by the chain links
   // that are its credentials (see buildChain), so a boot on managed identity or a CLI skips it
   requireInstalled('azure', AZURE_PACKAGES)
-  const secretsSdk = await importSdk<typeof import('@azure/keyvault-secrets')>('azure', '@azure/keyvault-secrets')
-  // a dependency of both SDKs above: its default HttpClient is what we wrap to make requests
-  // abortable; resolved from inside @azure/keyvault-secrets' own tree (its direct dependency), so
-  // the user installs only the two main packages and pnpm / Yarn PnP find it too
-  const pipelineSdk = await importFromSdk<typeof import('@azure/core-rest-pipeline')>('azure', '@azure/keyvault-secrets', '@azure/core-rest-pipeline')
+  const refs = config.references.filter((r) => r.provider === 'azure')
+  // each vault's connections open now: their handshakes (two round trips on a real network) ride
+  // beside the SDK import, then the token request; the reads find the pool warm
+  const vaults = new Map<string, number>()
+  for (const ref of refs) {
+    const where = secretLocation(ref, config.azure.vaultUrl)
+    if (where !== undefined) vaults.set(where.vaultUrl, (vaults.get(where.vaultUrl) ?? 0) + 1)
+  }
+  const pool = new WarmAgent({ maxSockets: DEFAULT_CONCURRENCY })
+  for (const [vaultUrl, count] of vaults) pool.warm(vaultUrl, Math.min(count, DEFAULT_CONCURRENCY))
+  let secretsSdk: typeof import('@azure/keyvault-secrets')
+  let pipelineSdk: typeof import('@azure/core-rest-pipeline')
+  try {
+    secretsSdk = await importSdk<typeof import('@azure/keyvault-secrets')>('azure', '@azure/keyvault-secrets')
+    // a dependency of both SDKs above: its default HttpClient is what we wrap to make requests
+    // abortable; resolved from inside @azure/keyvault-secrets' own tree (its direct dependency), so
+    // the user installs only the two main packages and pnpm / Yarn PnP find it too
+    pipelineSdk = await importFromSdk<typeof import('@azure/core-rest-pipeline')>('azure', '@azure/keyvault-secrets', '@azure/core-rest-pipeline')
+  } catch (err) {
+    pool.destroy()
+    throw err
+  }
   registerSensitive(env.AZURE_CLIENT_SECRET, env.IDENTITY_HEADER, env.MSI_SECRET, env.AZURE_CLIENT_CERTIFICATE_PASSWORD)
 
   const children = new Set<ChildProcess>()
   const scope = new RequestLifetime()
-  const refs = config.references.filter((r) => r.provider === 'azure')
   let selected: ChainLink | undefined
   let identity: Identity | undefined
   let attempts: CredentialAttempt[] = []
@@ -48,7 +64,6 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   let resolving: Promise<unknown> | undefined
   let challengeSeen: (() => void) | undefined
   let openers: Map<string, VaultOpener> | undefined
-  const pool = new WarmAgent({ maxSockets: DEFAULT_CONCURRENCY })
 
   // the app's credential: the chain link that answered at boot, as DefaultAzureCredential keeps it
   const credential: TokenCredential = {
@@ -92,13 +107,8 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     async resolveIdentity (ctx: StepContext): Promise<Identity> {
       scope.bindDeadline(ctx.deadline.signal)
       attempts = []
-      // each vault's connections open now, and its first read (whose 401 challenge needs no token)
-      // goes out beside the token request; the reads then find the challenge known and the pool warm
-      const vaults = new Map<string, number>()
-      for (const ref of refs) {
-        const where = secretLocation(ref, config.azure.vaultUrl)
-        if (where !== undefined) vaults.set(where.vaultUrl, (vaults.get(where.vaultUrl) ?? 0) + 1)
-      }
+      // each vault's first read (whose 401 challenge needs no token) goes out beside the token
+      // request, over the pool warmed before the import (re-warmed if a close released it)
       for (const [vaultUrl, count] of vaults) {
         handle.httpClient.pooled.add(new URL(vaultUrl).host.toLowerCase())
         pool.warm(vaultUrl, Math.min(count, DEFAULT_CONCURRENCY))
