@@ -27,7 +27,8 @@ print(`fastify-cloud-secrets benchmarks — ${machine.cpu}, ${machine.cores} cor
 
 const SDKS: Record<CloudName, { packages: string[], families: string[] }> = {
   aws: { packages: ['@aws-sdk/client-secrets-manager'], families: ['@aws-sdk/'] },
-  azure: { packages: ['@azure/identity', '@azure/keyvault-secrets'], families: ['@azure/'] },
+  // the bench's Azure world is App Service managed identity: that path imports Key Vault's SDK only (no @azure/identity)
+  azure: { packages: ['@azure/keyvault-secrets'], families: ['@azure/'] },
   gcp: { packages: ['@google-cloud/secret-manager'], families: ['@google-cloud/', 'google-gax', 'google-auth-library'] }
 }
 
