@@ -137,7 +137,8 @@ test('5: an unknown-operation answer falls back to single reads at once', async 
 test('9: a denied batch is learned once: 60 secrets → one denied call per chunk, all in the first round', async (t) => {
   const secrets = manySecrets('den', 60)
   as(t, ['secretsmanager:GetSecretValue'])
-  const { app, error, logs } = await startApp(t, { secrets })
+  // 63 calls in all: a roomy deadline, so a busy machine (two suites side by side) cannot make it fire; the test counts calls
+  const { app, error, logs } = await startApp(t, { secrets, timeoutMs: 15_000 })
   t.equal(error, undefined, brief(error))
   t.equal(app.secrets.s59, fakes.world.secrets.get('den/s59')?.versions[0].string)
   t.equal(fakes.sm.count('BatchGetSecretValue'), 3, 'one denied call per chunk, sent together in the first round; none retried')

@@ -28,6 +28,9 @@ test('rotation end to end: a new version → one rotated event with the resolved
   world.allowAccess(SA_EMAIL, '*')
   const key = writeServiceAccountKey(world, SA_EMAIL)
   withEnv(t, { GOOGLE_APPLICATION_CREDENTIALS: key.file })
+  // the 2 s deadline below is the refresh cycle's (the hang case waits for it): one boot first
+  // imports the SDK and warms gRPC outside it, so a busy machine cannot make the boot miss it
+  await (await start(t, { secrets: { jwtKey: 'jwt' } })).app.close()
   const { app, logs } = await start(t, { refresh: 1000, timeoutMs: 2000, secrets: { jwtKey: 'jwt', dbUser: 'db#user', dbPassword: 'db#password', pinned: 'old?version=1' } })
   const refresh = app.cloud.refresh
   if (refresh === undefined) throw new Error('refresh is on')

@@ -97,6 +97,9 @@ export async function loadGcpSecrets (refs: readonly SecretReference[], ctx: Loa
   return outcomes
 }
 
+/** how long a call's own gRPC deadline outlasts the startup deadline (see fetchSecret) */
+const CALL_GRACE_MS = 250
+
 async function fetchSecret (alias: string, target: SecretTarget, ctx: LoadContext, deps: SecretsDeps): Promise<SecretOutcome> {
   const started = performance.now()
   const client = deps.clientFor(target.endpoint)
@@ -104,8 +107,10 @@ async function fetchSecret (alias: string, target: SecretTarget, ctx: LoadContex
   try {
     const response = await ctx.retry(`secret "${alias}" (AccessSecretVersion ${target.name})`, async () => {
       // one attempt per call, bounded by what is left of the startup deadline: the SDK's default
-      // retry (2 s, ×2, up to 60 s on UNAVAILABLE / RESOURCE_EXHAUSTED) would outlive the deadline
-      const timeout = Math.max(1, Math.floor(ctx.deadline.remaining()))
+      // retry (2 s, ×2, up to 60 s on UNAVAILABLE / RESOURCE_EXHAUSTED) would outlive the deadline.
+      // A little past it (CALL_GRACE_MS), so the startup deadline fires first and a hung store is
+      // reported as the TIMEOUT it is, never as whichever of the two timers a busy event loop ran first
+      const timeout = Math.max(1, Math.floor(ctx.deadline.remaining()) + CALL_GRACE_MS)
       const options = { retry: null, timeout } as unknown as CallOptions
       const [res] = await client.accessSecretVersion({ name: target.name }, options)
       return res as AccessResponse
