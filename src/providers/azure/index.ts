@@ -88,13 +88,20 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     scope,
     pool
   })
-  const links = await buildChain({
-    identitySdk: async () => await importSdk<typeof import('@azure/identity')>('azure', '@azure/identity'),
-    env,
-    credentialOptions: { httpClient: handle.httpClient, retryOptions: { maxRetries: 0 } },
-    children,
-    scope
-  })
+  let links: ChainLink[]
+  try {
+    links = await buildChain({
+      identitySdk: async () => await importSdk<typeof import('@azure/identity')>('azure', '@azure/identity'),
+      env,
+      credentialOptions: { httpClient: handle.httpClient, retryOptions: { maxRetries: 0 } },
+      children,
+      scope
+    })
+  } catch (err) {
+    // no provider comes back to be closed: close what was opened (the warm vault connections)
+    await handle.close()
+    throw err
+  }
 
   // refresh: the updatedOn of each secret last read, and vaults whose listing is denied
   const stamps = new Map<string, number | undefined>()
