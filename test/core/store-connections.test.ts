@@ -13,25 +13,11 @@ import { startAwsFakes } from '../fakes/aws/index.js'
 import { startAzureWorld } from '../fakes/azure/index.js'
 import { startGcpFakes, writeServiceAccountKey } from '../fakes/gcp/index.js'
 import { randomSecret } from '../helpers/capture.js'
+import { setEnv } from '../aws/helpers.js'
 
 const N = 200
 /** every fake request waits this long; a new connection is usable once it is twice that old */
 const LATENCY_MS = 20
-
-function setEnv (t: Test, vars: Record<string, string | undefined>): void {
-  const saved = new Map<string, string | undefined>()
-  for (const [name, value] of Object.entries(vars)) {
-    saved.set(name, process.env[name])
-    if (value === undefined) delete process.env[name]
-    else process.env[name] = value
-  }
-  t.teardown(() => {
-    for (const [name, value] of saved) {
-      if (value === undefined) delete process.env[name]
-      else process.env[name] = value
-    }
-  })
-}
 
 async function boot (t: Test, options: CloudSecretsOptions): Promise<Record<string, string | undefined>> {
   const app = Fastify({ logger: false, pluginTimeout: 65_000 })
