@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { test } from 'tap'
 import { ERROR_CATALOG } from '../../src/errors.js'
-import { DESCRIPTORS, DESCRIPTORS_IN_OPTIONS_ORDER, PROVIDER_NAMES, REGISTRY } from '../../src/providers/registry.js'
+import type { ProviderName } from '../../src/provider-name.js'
+import { DESCRIPTORS, DESCRIPTORS_IN_OPTIONS_ORDER, PROVIDER_NAMES, REGISTRY, type ProviderOptions } from '../../src/providers/registry.js'
+
+type SameKeys<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
 
 // The registry is the one place that lists the stores; the core reads their descriptors only.
 
@@ -15,6 +18,10 @@ test('every store has one descriptor under its own name, with its own options se
   t.equal(new Set(DESCRIPTORS.map((d) => d.section)).size, DESCRIPTORS.length, 'no two stores share an options section')
   const markers = DESCRIPTORS.flatMap((d) => d.platformMarkers)
   t.equal(new Set(markers).size, markers.length, 'no platform marker names two stores')
+  // the three places a store is named agree: REGISTRY's `satisfies` checks its keys against the
+  // ProviderName union at compile time, and this (a type error otherwise) checks ProviderOptions
+  const sameNames: SameKeys<keyof ProviderOptions, ProviderName> = true
+  t.ok(sameNames, 'ProviderOptions has a section for every store, and only those (checked by tsc)')
   t.end()
 })
 
