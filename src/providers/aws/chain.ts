@@ -9,6 +9,7 @@ import { ProcessCredentialSource } from './process-source.js'
 import { readProfile, type ProfileInfo } from './profile.js'
 import type { RequestLifetime } from '../../shared/request-lifetime.js'
 import type { CredentialSources, SourceInit } from './sdk.js'
+import type { EarlyContainerCredentials } from './early-container.js'
 import { envChain, sourceProvider, type EnvChainSettings } from './env-chain.js'
 import { sdkLogger } from './sdk-logger.js'
 import { CHAIN_ORDER, planSources, sourceOf, type AwsSource, type SourcePlan } from './sources.js'
@@ -47,7 +48,9 @@ export class CredentialChain {
     /** settings for the STS / SSO clients the SDK builds inside a source */
     private readonly clientConfig?: Record<string, unknown>,
     /** the STS endpoint resolved from env */
-    private readonly stsEndpoint?: string
+    private readonly stsEndpoint?: string,
+    /** the container-credentials request sent before the SDK import, taken by the first ask */
+    private readonly early?: EarlyContainerCredentials
   ) {
     this.profile = readProfile(env)
     this.plans = planSources(env, this.profile, process.env)
@@ -79,7 +82,7 @@ export class CredentialChain {
   }
 
   private settings (base: SourceInit): EnvChainSettings {
-    return { env: this.env, profile: this.profile, base, clientConfig: this.clientConfig, stsEndpoint: this.stsEndpoint, source: this.sdk.source }
+    return { env: this.env, profile: this.profile, base, clientConfig: this.clientConfig, stsEndpoint: this.stsEndpoint, source: this.sdk.source, early: this.early }
   }
 
   /** the first source of the chain that applies here */

@@ -3,6 +3,7 @@ import type { AwsCredentials, AwsCredentialsProvider } from './clients.js'
 import { configFiles, type ProfileInfo } from './profile.js'
 import type { CredentialSources, SourceInit } from './sdk.js'
 import { setAndNotFalse } from '../../shared/env.js'
+import type { EarlyContainerCredentials } from './early-container.js'
 import { containerEndpoint, type AwsSource } from './sources.js'
 
 /**
@@ -41,6 +42,8 @@ export interface EnvChainSettings {
   stsEndpoint?: string
   /** the SDK's single sources, each imported on first use */
   source: <K extends keyof CredentialSources>(name: K) => Promise<CredentialSources[K]>
+  /** the container-credentials request the plugin sent before the SDK import (early-container.ts) */
+  early?: EarlyContainerCredentials
 }
 
 /** The shared config files of `env`, as fromIni / fromSSO take them (the plan reads the same). */
@@ -119,6 +122,9 @@ export function sourceProvider (source: AwsSource, s: EnvChainSettings, legacyCo
     case 'aws:container':
       return async (props) => {
         if (containerEndpoint(env) === undefined) throw new ChainLinkError('No HTTP credential provider host provided: AWS_CONTAINER_CREDENTIALS_FULL_URI / AWS_CONTAINER_CREDENTIALS_RELATIVE_URI are not set')
+        // the first ask: the answer to the request sent before the SDK import, when it was a good one
+        const early = await s.early?.take()
+        if (early !== undefined) return early
         const fromHttp = await s.source('fromHttp')
         // '' rather than undefined: fromHttp reads process.env for an option that is undefined
         const http = fromHttp({

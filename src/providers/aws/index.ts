@@ -15,7 +15,8 @@ import { sdkLogger } from './sdk-logger.js'
 import { awsRefreshCost } from './refresh.js'
 import { WarmAgent } from '../../shared/warm-agent.js'
 import { firstRoundCalls, loadAwsSecrets, prefetchAwsReads, type EarlyReads } from './secrets.js'
-import { detectPlatform } from './sources.js'
+import { EarlyContainerCredentials } from './early-container.js'
+import { detectPlatform, planSources } from './sources.js'
 import { StsCaller } from './sts.js'
 
 function identityDetails (source: string, profile: string, roleArn: string | undefined): Identity['details'] {
@@ -51,11 +52,14 @@ export const WARM_CONNECTIONS_MAX = 10
  * SDK's own table is not loaded yet). An optimisation only: a host that turns out different
  * later is simply not used, and problems are reported by resolveIdentity.
  */
-function warmBeforeImport (config: ProviderInit['config'], env: Env, smAgent: WarmAgent, stsAgent: WarmAgent): void {
+function warmBeforeImport (config: ProviderInit['config'], env: Env, smAgent: WarmAgent, stsAgent: WarmAgent, requests: RequestLifetime): EarlyContainerCredentials | undefined {
+  let early: EarlyContainerCredentials | undefined
   try {
     const profile = readProfile(env)
+    // container credentials are the chain's source here: ask for them now, beside the import
+    if (planSources(env, profile, process.env).find((p) => p.applies)?.source === 'aws:container') early = EarlyContainerCredentials.start(env, requests)
     const region = config.aws.region ?? profile.region
-    if (region === undefined) return
+    if (region === undefined) return early
     const settings: EndpointSettings = { env, profile }
     const refs = config.references.filter((r) => r.provider === 'aws')
     smAgent.warm(serviceEndpoint('secretsmanager', region, settings).url, Math.min(firstRoundCalls(refs, region), WARM_CONNECTIONS_MAX))
@@ -63,6 +67,7 @@ function warmBeforeImport (config: ProviderInit['config'], env: Env, smAgent: Wa
   } catch {
     // resolveIdentity reads the same settings and reports what is wrong with them
   }
+  return early
 }
 
 /**
@@ -78,17 +83,18 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   // real network) ride beside the SDK import and then the credential round trip
   const smAgent = new WarmAgent({ maxSockets: 64 })
   const stsAgent = new WarmAgent({ maxSockets: 4 })
-  warmBeforeImport(config, env, smAgent, stsAgent)
+  const requests = new RequestLifetime()
+  const earlyCredentials = warmBeforeImport(config, env, smAgent, stsAgent, requests)
   let sdk: AwsSdk
   try {
     sdk = await loadAwsSdk()
   } catch (err) {
+    requests.close()
     smAgent.destroy()
     stsAgent.destroy()
     throw err
   }
   const { sm } = sdk
-  const requests = new RequestLifetime()
   let chain: CredentialChain | undefined
   let factory: AwsClientFactory | undefined
   let loaderClient: SecretsManagerSdk.SecretsManagerClient | undefined
@@ -137,7 +143,9 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       }
       region = configured
       endpoints = { env, profile, partition: sdk.partition }
-      chain = new CredentialChain(sdk, env, region, ctx.deadline.remaining(), requests, log, innerClientConfig(endpoints), region === 'aws-global' ? undefined : serviceEndpoint('sts', region, endpoints).url)
+      // the early container request ends at the deadline too
+      requests.bindDeadline(ctx.deadline.signal)
+      chain = new CredentialChain(sdk, env, region, ctx.deadline.remaining(), requests, log, innerClientConfig(endpoints), region === 'aws-global' ? undefined : serviceEndpoint('sts', region, endpoints).url, earlyCredentials)
       factory = new AwsClientFactory(chain.provider, region)
       const refs = config.references.filter((r) => r.provider === 'aws')
       // the handshakes ride beside the credential round trip: the reads and STS then find them open
