@@ -38,6 +38,8 @@ const result = {
   heapUsedMb: process.memoryUsage().heapUsed / 1024 / 1024,
   sdksLoaded: sdks,
   packagesLoaded,
+  // BOOT_LIST_MODULES=text: the loaded modules whose URL contains it (tests check single files)
+  ...(process.env.BOOT_LIST_MODULES ? { modules: loaded.filter((url) => url.includes(process.env.BOOT_LIST_MODULES)) } : {}),
   secrets: app.secrets === undefined ? 0 : Object.keys(app.secrets).length
 }
 await app.close().catch(() => {})

@@ -77,6 +77,13 @@ export async function importFromSdk<T> (provider: ProviderName, via: string | re
   return (Object.keys(mod).length <= 1 && mod.default !== undefined ? mod.default : mod) as T
 }
 
+/** The file a cloud's main SDK package's entry resolves to; a missing package is SDK_MISSING naming it. */
+export function resolveSdk (provider: ProviderName, pkg: string): string {
+  const file = resolveFrom(import.meta.url, pkg)
+  if (file === undefined) throw sdkMissingError(provider, [pkg])
+  return file
+}
+
 /** True when `pkg` can be resolved from this package (used to name only what is really missing). */
 export function isInstalled (pkg: string): boolean {
   return resolveFrom(import.meta.url, pkg) !== undefined

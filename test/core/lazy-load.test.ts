@@ -8,7 +8,7 @@ import { distChildEnv, execNodeSync, nodeCommand } from '../helpers/child-env.js
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const recorder = fileURLToPath(new URL('../helpers/record-loads.mjs', import.meta.url))
 
-interface Boot { provider: string, source?: string, error?: string, sdksLoaded: string[], packagesLoaded: string[] }
+interface Boot { provider: string, source?: string, error?: string, sdksLoaded: string[], packagesLoaded: string[], modules?: string[] }
 
 /** Boots bench/apps/boot.mjs (the built plugin, env only) in a fresh process; exits 0 even when startup fails. */
 function boot (env: Record<string, string>): Boot {
@@ -48,6 +48,17 @@ for (const cloud of clouds) {
     t.end()
   })
 }
+
+test('gcp imports the v1 Secret Manager client alone: not the package entry\'s v1beta2 client nor its 770 KB protos.js', (t) => {
+  const result = boot({ ...clouds[2].env, CLOUD_SECRETS_PROVIDER: 'gcp', CLOUD_SECRETS: 'db=bench-db', CLOUD_SECRETS_TIMEOUT_MS: '5000', BOOT_LIST_MODULES: '/@google-cloud/secret-manager/build/' })
+  t.equal(result.error, 'FST_CLOUD_SECRETS_NO_CREDENTIALS', 'startup got as far as the credential chain')
+  const files = (result.modules ?? []).map((url) => decodeURIComponent(url).replace(/.*\/@google-cloud\/secret-manager\/build\//, ''))
+  t.ok(files.includes('src/v1/secret_manager_service_client.js'), `the v1 client was loaded (${files.join(', ')})`)
+  t.notOk(files.some((f) => f === 'protos/protos.js'), 'protos.js was not loaded')
+  t.notOk(files.some((f) => f.startsWith('src/v1beta2/')), 'no v1beta2 module was loaded')
+  t.notOk(files.includes('src/index.js'), 'nor the package entry')
+  t.end()
+})
 
 // Azure: managed identity over App Service / IMDS and the az / azd CLIs are the plugin's own code,
 // so a boot that wins with them loads @azure/keyvault-secrets but not @azure/identity (nor MSAL);

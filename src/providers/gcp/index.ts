@@ -1,7 +1,10 @@
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import type * as Gax from 'google-gax'
 import type * as SecretManagerSdk from '@google-cloud/secret-manager'
 import { CloudSecretsError, type CredentialAttempt } from '../../errors.js'
-import { importFromSdk, importSdk } from '../../shared/sdk.js'
+import { importFromSdk, importSdk, resolveSdk } from '../../shared/sdk.js'
 import type { Identity } from '../../types.js'
 import type { CreateProvider, Provider, ProviderInit } from '../types.js'
 import { GcpClientRegistry } from './clients.js'
@@ -24,17 +27,35 @@ async function importGax (): Promise<typeof Gax> {
   return mod.GoogleAuth !== undefined ? mod : mod.default as typeof Gax
 }
 
+type SecretManagerClass = typeof SecretManagerSdk.SecretManagerServiceClient
+
+/**
+ * The Secret Manager client class. The package's entry also loads the v1beta2 client and
+ * build/protos/protos.js (770 KB of generated code that the client does not use: it reads
+ * protos.json), about 25 ms of a cold start; so the v1 client module is imported alone where
+ * the generated layout puts it (build/src/v1/, beside the entry's build/src/), else the entry.
+ */
+async function importSecretManager (): Promise<SecretManagerClass> {
+  const v1 = join(dirname(resolveSdk('gcp', SDK_PACKAGE)), 'v1', 'secret_manager_service_client.js')
+  if (existsSync(v1)) {
+    const mod = await import(pathToFileURL(v1).href) as { SecretManagerServiceClient?: SecretManagerClass, default?: { SecretManagerServiceClient?: SecretManagerClass } }
+    const Client = mod.SecretManagerServiceClient ?? mod.default?.SecretManagerServiceClient
+    if (typeof Client === 'function') return Client
+  }
+  return (await importSdk<typeof SecretManagerSdk>('gcp', SDK_PACKAGE)).SecretManagerServiceClient
+}
+
 /**
  * Provider `gcp`: Application Default Credentials detected once (key file, gcloud login,
  * workload identity federation, metadata server), one GoogleAuth shared by every client,
  * Secret Manager over gRPC with the plugin's retry and deadline, CRC32C checked.
  */
 export const createProvider: CreateProvider = async (init: ProviderInit): Promise<Provider> => {
-  const sdk = await importSdk<typeof SecretManagerSdk>('gcp', SDK_PACKAGE)
+  const SecretManagerServiceClient = await importSecretManager()
   const gax = await importGax()
   const { config, log, identityOverride } = init
   const transport = createAuthTransport(gax)
-  const registry = new GcpClientRegistry(sdk.SecretManagerServiceClient as never, transport, log)
+  const registry = new GcpClientRegistry(SecretManagerServiceClient as never, transport, log)
   let attempts: CredentialAttempt[] = []
   let resolved: ResolvedGcp | undefined
   let identity: Identity | undefined
