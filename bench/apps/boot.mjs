@@ -4,7 +4,13 @@ import { performance } from 'node:perf_hooks'
 const mode = process.argv[2] ?? 'plugin'
 const importStart = performance.now()
 const { default: Fastify } = await import('fastify')
-const { default: cloudSecrets } = await import('../../dist/index.js')
+// BOOT_MODULES_TO (a file; under test/helpers/record-loads.mjs): write there what the boot loaded
+// after Fastify, for import-path.mjs (the import of what this path needs)
+const recordTo = process.env.BOOT_MODULES_TO
+if (recordTo !== undefined) await new Promise((resolve) => setTimeout(resolve, 200))
+const loadedBefore = new Set(recordTo !== undefined ? globalThis.__loadedModules() : [])
+// bare: Fastify alone (the plugin is not even imported)
+const cloudSecrets = mode === 'plugin' ? (await import('../../dist/index.js')).default : undefined
 const app = Fastify({ logger: false })
 const registerStart = performance.now()
 let error
@@ -17,6 +23,12 @@ try {
   if (process.env.BOOT_DEBUG) console.error(err.message)
 }
 const readyAt = performance.now()
+if (recordTo !== undefined) {
+  // the hooks report ES module resolutions by message: let those arrive
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const { writeFileSync } = await import('node:fs')
+  writeFileSync(recordTo, JSON.stringify(globalThis.__loadedModules().filter((m) => !loadedBefore.has(m))))
+}
 const loaded = typeof globalThis.__loadedModules === 'function' ? globalThis.__loadedModules() : []
 const sdks = ['@aws-sdk/', '@azure/', '@google-cloud/', 'google-gax', 'google-auth-library']
   .filter((prefix) => loaded.some((url) => url.includes(`/node_modules/${prefix}`)))
