@@ -39,7 +39,7 @@ export interface ResolveDeps {
   /** child processes started (gcloud), so close() can end them */
   children: Set<ChildProcess>
   /** called with the shared GoogleAuth before any token is requested, so clients built on it (Secret Manager) configure it first */
-  onAuth: (auth: GoogleAuth, projectId: string | undefined) => void
+  onAuth: (auth: GoogleAuth, projectId: string | undefined, kind: FoundCredential['kind']) => void
 }
 
 /**
@@ -58,7 +58,7 @@ export async function resolveGcpIdentity (deps: ResolveDeps, ctx: StepContext): 
     ...(credential.kind === 'file' ? { credentials: credential.json as never } : { authClient: metadataCredential }),
     clientOptions: { transporter: transport.transporter }
   })
-  deps.onAuth(auth, project?.id)
+  deps.onAuth(auth, project?.id, credential.kind)
   const authClient = await auth.getClient()
 
   const subject = credential.kind === 'file' && credential.source === 'gcp:external-account' ? await readSubjectClaim(credential.json) : undefined

@@ -30,26 +30,15 @@ export class GcpClientRegistry {
   ) {}
 
   /**
-   * Called with the shared GoogleAuth before any token is requested: the Secret Manager client
-   * configures it (self-signed JWTs for keys), and its channel starts connecting, so the TCP +
-   * TLS + HTTP/2 handshake overlaps the token request instead of following it.
+   * Called with the shared GoogleAuth before any token is requested. `eager`: build the Secret
+   * Manager client now, which configures the GoogleAuth (self-signed JWTs for a key file);
+   * otherwise it is built when the app first reads app.cloud.gcp.secretManager. The startup reads
+   * do not use it (reader.ts), so its channel opens only when the app calls it.
    */
-  useAuth (auth: GoogleAuth, projectId: string | undefined): void {
+  useAuth (auth: GoogleAuth, projectId: string | undefined, eager: boolean): void {
     this.auth = auth
     this.projectId = projectId
-    this.connect(this.secretManagerFor(GLOBAL_ENDPOINT))
-  }
-
-  /**
-   * Opens a client's gRPC channel without a call (no token is asked for: call credentials run
-   * per call). A failure here is left to the first call, which reports it classified; close()
-   * ends a channel still connecting. REST clients (fallback) have no channel to open.
-   */
-  private connect (client: SecretManagerServiceClient): void {
-    Promise.resolve(client.initialize()).then((stub) => {
-      const channel = (stub as { getChannel?: () => { getConnectivityState: (tryToConnect: boolean) => unknown } }).getChannel?.()
-      if (!this.closed) channel?.getConnectivityState(true)
-    }, () => {})
+    if (eager) this.secretManagerFor(GLOBAL_ENDPOINT)
   }
 
   setProjectId (projectId: string | undefined): void {
@@ -78,7 +67,10 @@ export class GcpClientRegistry {
     const handles: GcpClients = {
       auth,
       projectId: this.projectId,
-      secretManager: this.secretManagerFor(GLOBAL_ENDPOINT),
+      // built on first read: its protobuf descriptors cost ~100 ms of CPU a boot that only loads secrets need not pay
+      get secretManager () {
+        return registry.secretManagerFor(GLOBAL_ENDPOINT)
+      },
       identity,
       async getAccessToken () {
         const token = await auth.getAccessToken()

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type * as Gax from 'google-gax'
+import type * as GrpcJs from '@grpc/grpc-js'
 import type * as SecretManagerSdk from '@google-cloud/secret-manager'
 import { CloudSecretsError, type CredentialAttempt } from '../../errors.js'
 import { importFromSdk, importSdk, resolveSdk } from '../../shared/sdk.js'
@@ -13,7 +14,9 @@ import { resolveGcpIdentity, type ResolvedGcp } from './chain.js'
 import { checkGcpScopes } from './scopes.js'
 import { createAuthTransport } from './transport.js'
 import { gcpRefreshCost } from './refresh.js'
-import { loadGcpSecrets } from './secrets.js'
+import { createSecretReader, type RequestHeaders } from './reader.js'
+import { GLOBAL_ENDPOINT, loadGcpSecrets, regionalEndpoint } from './secrets.js'
+import { parseSecretName } from './grant.js'
 
 const SDK_PACKAGE = '@google-cloud/secret-manager'
 
@@ -45,15 +48,39 @@ async function importSecretManager (): Promise<SecretManagerClass> {
   return (await importSdk<typeof SecretManagerSdk>('gcp', SDK_PACKAGE)).SecretManagerServiceClient
 }
 
+/** the store endpoints the references name: global, and each regional one (secretmanager.L.rep.googleapis.com) */
+function storeEndpoints (refs: ProviderInit['config']['references']): Set<string> {
+  const endpoints = new Set<string>()
+  for (const ref of refs) {
+    if (ref.provider !== 'gcp') continue
+    const location = parseSecretName(ref.id)?.location
+    endpoints.add(location !== undefined ? regionalEndpoint(location) : GLOBAL_ENDPOINT)
+  }
+  return endpoints
+}
+
 /**
  * Provider `gcp`: Application Default Credentials detected once (key file, gcloud login,
  * workload identity federation, metadata server), one GoogleAuth shared by every client,
  * Secret Manager over gRPC with the plugin's retry and deadline, CRC32C checked.
  */
 export const createProvider: CreateProvider = async (init: ProviderInit): Promise<Provider> => {
-  const SecretManagerServiceClient = await importSecretManager()
-  const gax = await importGax()
   const { config, log, identityOverride } = init
+  // grpc-js first (a sixth of the SDK's import): the store channels open now, and their
+  // handshakes ride beside the rest of the import and the token request (reader.ts)
+  const grpc = await importFromSdk<typeof GrpcJs>('gcp', [SDK_PACKAGE, 'google-gax'], '@grpc/grpc-js')
+  let requestHeaders: RequestHeaders | undefined
+  const reader = createSecretReader(grpc, () => requestHeaders)
+  for (const endpoint of storeEndpoints(config.references)) reader.warm(endpoint)
+  let SecretManagerServiceClient: SecretManagerClass
+  let gax: typeof Gax
+  try {
+    SecretManagerServiceClient = await importSecretManager()
+    gax = await importGax()
+  } catch (err) {
+    reader.close()
+    throw err
+  }
   const transport = createAuthTransport(gax)
   const registry = new GcpClientRegistry(SecretManagerServiceClient as never, transport, log)
   let attempts: CredentialAttempt[] = []
@@ -77,7 +104,12 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
         log,
         attempts,
         children: registry.children,
-        onAuth: (auth, projectId) => { registry.useAuth(auth, projectId) }
+        onAuth: (auth, projectId, kind) => {
+          // a key file's self-signed JWTs are configured by the Secret Manager client on the
+          // shared GoogleAuth: built now for a file; on the metadata server, when the app asks
+          registry.useAuth(auth, projectId, kind === 'file')
+          requestHeaders = async (url) => await auth.getRequestHeaders(url) as unknown as Headers
+        }
       }, ctx)
       identity = { ...resolved.identity, ...identityOverride }
       return identity
@@ -90,10 +122,11 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     },
     async loadSecrets (refs, ctx) {
       const { projectId } = requireResolved()
-      return await loadGcpSecrets(refs, ctx, { projectId, identity: ctx.identity, clientFor: (endpoint) => registry.secretManagerFor(endpoint) })
+      return await loadGcpSecrets(refs, ctx, { projectId, identity: ctx.identity, reader })
     },
     clients: () => registry.handles(identity ?? requireResolved().identity),
     async close () {
+      reader.close()
       await registry.close()
     }
   }

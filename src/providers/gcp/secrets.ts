@@ -1,12 +1,11 @@
 import { performance } from 'node:perf_hooks'
-import type { SecretManagerServiceClient } from '@google-cloud/secret-manager'
-import type { CallOptions } from 'google-gax'
 import { CloudSecretsError, isDeadlineError } from '../../errors.js'
 import type { SecretReference } from '../../reference.js'
 import type { Identity } from '../../types.js'
 import type { LoadContext, SecretOutcome } from '../types.js'
 import { classifySecretError, sanitizeCause } from './errors.js'
 import { parseSecretName, type SecretLocation } from './grant.js'
+import type { SecretReader } from './reader.js'
 
 /** CRC32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum Secret Manager sends as payload.dataCrc32c. */
 const CRC32C_TABLE = (() => {
@@ -61,16 +60,11 @@ export function secretTarget (ref: SecretReference, projectId: string | undefine
   return { name: `${base}/versions/${version}`, where, version, endpoint: where.location !== undefined ? regionalEndpoint(where.location) : GLOBAL_ENDPOINT }
 }
 
-interface AccessResponse {
-  name?: string | null
-  payload?: { data?: Uint8Array | string | null, dataCrc32c?: string | number | { toString: () => string } | null } | null
-}
-
 export interface SecretsDeps {
   projectId?: string
   identity: Identity
-  /** the Secret Manager client for an endpoint (one per endpoint, created on first use) */
-  clientFor: (endpoint: string) => SecretManagerServiceClient
+  /** AccessSecretVersion over one gRPC channel per endpoint (reader.ts) */
+  reader: SecretReader
 }
 
 /**
@@ -102,18 +96,14 @@ const CALL_GRACE_MS = 250
 
 async function fetchSecret (alias: string, target: SecretTarget, ctx: LoadContext, deps: SecretsDeps): Promise<SecretOutcome> {
   const started = performance.now()
-  const client = deps.clientFor(target.endpoint)
   const errorContext = { alias, name: target.name, where: target.where, version: target.version, identity: deps.identity, endpoint: target.endpoint }
   try {
     const response = await ctx.retry(`secret "${alias}" (AccessSecretVersion ${target.name})`, async () => {
-      // one attempt per call, bounded by what is left of the startup deadline: the SDK's default
-      // retry (2 s, ×2, up to 60 s on UNAVAILABLE / RESOURCE_EXHAUSTED) would outlive the deadline.
+      // one attempt per call (the plugin retries), bounded by what is left of the startup deadline.
       // A little past it (CALL_GRACE_MS), so the startup deadline fires first and a hung store is
       // reported as the TIMEOUT it is, never as whichever of the two timers a busy event loop ran first
       const timeout = Math.max(1, Math.floor(ctx.deadline.remaining()) + CALL_GRACE_MS)
-      const options = { retry: null, timeout } as unknown as CallOptions
-      const [res] = await client.accessSecretVersion({ name: target.name }, options)
-      return res as AccessResponse
+      return await deps.reader.access(target.endpoint, target.name, timeout)
     }, (err) => classifySecretError(err, errorContext))
     const data = toBytes(response.payload?.data)
     const expected = response.payload?.dataCrc32c
