@@ -188,7 +188,8 @@ test('metadata server on GKE (KUBERNETES_SERVICE_HOST) and GCE (probe answered)'
 
 test('metadata server with no service account for the workload (404 on the token) → TOKEN', async (t) => {
   const fakes = await startFakes(t)
-  fakes.world.faults.metadata.failures = [404]
+  // persistent, as on a workload with no service account (the early requests meet it too)
+  fakes.world.faults.metadata.failures = [404, 404, 404, 404]
   withEnv(t, { K_SERVICE: 'api', GCE_METADATA_HOST: fakes.metadata.host, GOOGLE_CLOUD_PROJECT: 'demo-project' })
   const { error } = await start(t)
   t.equal(error?.code, 'FST_CLOUD_SECRETS_TOKEN')

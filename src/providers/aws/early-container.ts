@@ -104,7 +104,8 @@ async function get (url: URL, authorization: string | undefined, signal: AbortSi
   return await new Promise((resolve, reject) => {
     const request = (url.protocol === 'https:' ? https : http).get(url, { headers: authorization !== undefined ? { Authorization: authorization } : {}, signal, agent: false }, (response) => {
       if (response.statusCode !== 200) {
-        response.resume()
+        // an answer we drop: end the exchange now (its body may never end)
+        request.destroy()
         resolve(undefined)
         return
       }

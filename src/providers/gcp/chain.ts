@@ -7,6 +7,7 @@ import type { Identity, Logger } from '../../types.js'
 import type { StepContext } from '../types.js'
 import { describeCredential, readSubjectClaim } from './credentials/describe.js'
 import { findCredential, type FoundCredential } from './credentials/discovery.js'
+import type { EarlyMetadata } from './credentials/early-metadata.js'
 import { createMetadataCredential } from './credentials/metadata.js'
 import { userEmail } from './credentials/tokeninfo.js'
 import { classifyTokenError, endpointOf, safeText, sanitizeCause, tokenFix as tokenFixFor } from './errors.js'
@@ -38,6 +39,8 @@ export interface ResolveDeps {
   attempts: CredentialAttempt[]
   /** child processes started (gcloud), so close() can end them */
   children: Set<ChildProcess>
+  /** the metadata requests sent before the SDK import (credentials/early-metadata.ts) */
+  early?: EarlyMetadata
   /** called with the shared GoogleAuth before any token is requested, so clients built on it (Secret Manager) configure it first */
   onAuth: (auth: GoogleAuth, projectId: string | undefined, kind: FoundCredential['kind']) => void
 }
@@ -49,7 +52,7 @@ export interface ResolveDeps {
 export async function resolveGcpIdentity (deps: ResolveDeps, ctx: StepContext): Promise<ResolvedGcp> {
   const { env, gax, transport } = deps
   const credential = await findCredential({ env, gax, transporter: transport.transporter, attempts: deps.attempts }, ctx)
-  const metadataCredential = credential.kind === 'metadata' ? createMetadataCredential(gax, transport.transporter, credential.baseUrl) : undefined
+  const metadataCredential = credential.kind === 'metadata' ? createMetadataCredential(gax, transport.transporter, credential.baseUrl, deps.early) : undefined
 
   const project = await resolveProjectId(deps, credential, metadataCredential, ctx)
   const auth = new gax.GoogleAuth({

@@ -14,7 +14,9 @@ import { resolveGcpIdentity, type ResolvedGcp } from './chain.js'
 import { checkGcpScopes } from './scopes.js'
 import { createAuthTransport } from './transport.js'
 import { gcpRefreshCost } from './refresh.js'
-import { createSecretReader, type RequestHeaders } from './reader.js'
+import { createSecretReader, type RequestHeaders, type SecretReader } from './reader.js'
+import { EarlyMetadata } from './credentials/early-metadata.js'
+import { RequestLifetime } from '../../shared/request-lifetime.js'
 import { GLOBAL_ENDPOINT, loadGcpSecrets, regionalEndpoint } from './secrets.js'
 
 const SDK_PACKAGE = '@google-cloud/secret-manager'
@@ -65,22 +67,28 @@ function storeEndpoints (refs: ProviderInit['config']['references']): Set<string
  */
 export const createProvider: CreateProvider = async (init: ProviderInit): Promise<Provider> => {
   const { config, log, identityOverride } = init
+  // on a serverless runtime, the token and email requests go out before any import (early-metadata.ts)
+  const lifetime = new RequestLifetime('fastify-cloud-secrets: the gcp provider')
+  const early = EarlyMetadata.start(config.env, lifetime)
   // grpc-js first (a sixth of the SDK's import): the store channels open now, and their
   // handshakes ride beside the rest of the import and the token request (reader.ts)
-  const grpc = await importFromSdk<typeof GrpcJs>('gcp', [SDK_PACKAGE, 'google-gax'], '@grpc/grpc-js')
   let requestHeaders: RequestHeaders | undefined
-  const reader = createSecretReader(grpc, () => requestHeaders)
-  for (const endpoint of storeEndpoints(config.references)) reader.warm(endpoint)
+  let reader: SecretReader | undefined
   let SecretManagerServiceClient: SecretManagerClass
   let gax: typeof Gax
   try {
+    const grpc = await importFromSdk<typeof GrpcJs>('gcp', [SDK_PACKAGE, 'google-gax'], '@grpc/grpc-js')
+    reader = createSecretReader(grpc, () => requestHeaders)
+    for (const endpoint of storeEndpoints(config.references)) reader.warm(endpoint)
     SecretManagerServiceClient = await importSecretManager()
     gax = await importGax()
   } catch (err) {
-    reader.close()
+    reader?.close()
+    lifetime.close()
     throw err
   }
-  const transport = createAuthTransport(gax)
+  const secretReader = reader
+  const transport = createAuthTransport(gax, lifetime)
   const registry = new GcpClientRegistry(SecretManagerServiceClient as never, transport, log)
   let attempts: CredentialAttempt[] = []
   let resolved: ResolvedGcp | undefined
@@ -94,6 +102,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   return {
     name: 'gcp',
     async resolveIdentity (ctx) {
+      lifetime.bindDeadline(ctx.deadline.signal)
       attempts = []
       resolved = await resolveGcpIdentity({
         env: config.env,
@@ -103,6 +112,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
         log,
         attempts,
         children: registry.children,
+        early,
         onAuth: (auth, projectId, kind) => {
           // a key file's self-signed JWTs are configured by the Secret Manager client on the
           // shared GoogleAuth: built now for a file; on the metadata server, when the app asks
@@ -121,11 +131,11 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     },
     async loadSecrets (refs, ctx) {
       const { projectId } = requireResolved()
-      return await loadGcpSecrets(refs, ctx, { projectId, identity: ctx.identity, reader })
+      return await loadGcpSecrets(refs, ctx, { projectId, identity: ctx.identity, reader: secretReader })
     },
     clients: () => registry.handles(identity ?? requireResolved().identity),
     async close () {
-      reader.close()
+      secretReader.close()
       await registry.close()
     }
   }

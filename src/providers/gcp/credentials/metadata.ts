@@ -1,4 +1,5 @@
 import type { AuthClient, GaxModule, Gaxios, GaxiosOptions, GaxiosPromise } from '../gax.js'
+import type { EarlyMetadata } from './early-metadata.js'
 
 /**
  * The metadata-server credential (Cloud Run, GKE Workload Identity, GCE, App Engine, Cloud
@@ -13,7 +14,7 @@ export interface MetadataCredential extends AuthClient {
   tokenForScopes: (scopes: readonly string[]) => Promise<{ token: string, expiresAt: number }>
 }
 
-export function createMetadataCredential (gax: GaxModule, transporter: Gaxios, baseUrl: string): MetadataCredential {
+export function createMetadataCredential (gax: GaxModule, transporter: Gaxios, baseUrl: string, early?: EarlyMetadata): MetadataCredential {
   class GcpMetadataCredential extends gax.googleAuthLibrary.AuthClient implements MetadataCredential {
     readonly baseUrl = baseUrl
     expiresAt?: number
@@ -25,6 +26,9 @@ export function createMetadataCredential (gax: GaxModule, transporter: Gaxios, b
     }
 
     async metadata (path: string): Promise<string> {
+      // the first token / email: the answer to the request sent before the SDK import, when it was a good one
+      const answered = await early?.take(this.baseUrl, path)
+      if (answered !== undefined) return answered.trim()
       const res = await this.transporter.request<string>({
         url: `${this.baseUrl}/computeMetadata/v1/${path}`,
         headers: { 'Metadata-Flavor': 'Google' },
