@@ -16,23 +16,26 @@ export class WarmAgent extends https.Agent {
     super({ keepAlive: true, ...options })
   }
 
-  /** opens up to `count` connections to the origin of `url` (https only), beside what is already warm */
-  warm (url: string | URL, count: number): void {
+  /** opens up to `count` connections to the origin of `url` (https only), beside what is already warm; returns the ones it opened */
+  warm (url: string | URL, count: number): Socket[] {
     const target = typeof url === 'string' ? new URL(url) : url
-    if (target.protocol !== 'https:' || count <= 0) return
+    if (target.protocol !== 'https:' || count <= 0) return []
     const host = target.hostname.replace(/^\[|\]$/g, '')
     const port = target.port === '' ? 443 : Number(target.port)
     const key = `${host}:${port}`
     const list = this.warmed.get(key) ?? []
     this.warmed.set(key, list)
     const open = (base: Record<string, unknown>): Socket => (https.Agent.prototype as unknown as { createConnection: (o: unknown) => Socket }).createConnection.call(this, base)
+    const opened: Socket[] = []
     for (let i = list.length; i < count; i++) {
       const socket = open({ ...this.options, host, port, servername: isIP(host) === 0 ? host : undefined })
       // a warm connection that fails is simply not used: the request opens its own and reports
       socket.on('error', () => {})
       socket.unref()
       list.push(socket)
+      opened.push(socket)
     }
+    return opened
   }
 
   override createConnection (options: { host?: string, hostname?: string, port?: number | string }, callback?: (err: Error | null, socket: Duplex) => void): Duplex | undefined {

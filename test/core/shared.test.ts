@@ -1,7 +1,9 @@
 import { test } from 'tap'
 import { request, createServer } from 'node:http'
 import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
+import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { untilLookedUp, untilSocketOpened } from '../../src/shared/until-connecting.js'
 import { ClientCache } from '../../src/shared/client-cache.js'
 import { jwtClaims, jwtExpiryMs, stringClaim } from '../../src/shared/jwt.js'
 import { RequestLifetime } from '../../src/shared/request-lifetime.js'
@@ -104,4 +106,45 @@ test('RequestLifetime.track: node:http requests started inside a step die when i
   // a destroyed request's 'close' comes a few ticks after its 'error'
   for (let i = 0; i < 200 && lifetime.size > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
   t.equal(lifetime.size, 0, 'nothing left open')
+})
+
+test('untilLookedUp: resolves once every socket is past its lookup (or connected, or failed); at once for none', async (t) => {
+  const server = createTcpServer((socket) => { socket.destroy() })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { server.close() })
+  const port = (server.address() as AddressInfo).port
+  await untilLookedUp([], 10_000)
+  t.pass('no socket: resolved at once')
+  const sockets: Socket[] = [connect(port, 'localhost'), connect(port, '127.0.0.1'), connect(9, '127.0.0.1')]
+  for (const s of sockets) s.on('error', () => {})
+  const looked = new Set<Socket>()
+  for (const s of sockets) s.once('lookup', () => looked.add(s))
+  const started = performance.now()
+  await untilLookedUp(sockets, 10_000)
+  t.ok(performance.now() - started < 5000, 'resolved by the sockets, not by the 10 s cap')
+  t.ok(looked.has(sockets[0]), 'the hostname socket had looked up its host')
+  t.ok(sockets.every((s) => !s.connecting || looked.has(s)), 'none is still before its lookup')
+  for (const s of sockets) s.destroy()
+})
+
+test('untilLookedUp: the cap ends the wait for a socket that never gets past its lookup', async (t) => {
+  const stuck = { connecting: true, destroyed: false, once: () => stuck } as unknown as Socket
+  const started = performance.now()
+  await untilLookedUp([stuck], 30)
+  t.ok(performance.now() - started >= 25, 'waited for the cap')
+})
+
+test('untilSocketOpened: resolves when a TCP socket is created meanwhile, else at the cap', async (t) => {
+  let socket: Socket | undefined
+  const started = performance.now()
+  await untilSocketOpened(() => {
+    setTimeout(() => { socket = connect(9, '127.0.0.1'); socket.on('error', () => {}) }, 5)
+  }, 10_000)
+  t.ok(socket !== undefined, 'the socket created after open() ended the wait')
+  t.ok(performance.now() - started < 5000, 'not the cap')
+  socket?.destroy()
+  const idle = performance.now()
+  await untilSocketOpened(() => {}, 30)
+  t.ok(performance.now() - idle >= 25, 'nothing opened: the cap')
 })

@@ -13,6 +13,8 @@ import { RequestLifetime } from '../../shared/request-lifetime.js'
 import { loadAwsSdk, type AwsSdk } from './sdk.js'
 import { sdkLogger } from './sdk-logger.js'
 import { awsRefreshCost } from './refresh.js'
+import type { Socket } from 'node:net'
+import { untilLookedUp } from '../../shared/until-connecting.js'
 import { WarmAgent } from '../../shared/warm-agent.js'
 import { firstRoundCalls, loadAwsSecrets, prefetchAwsReads, type EarlyReads } from './secrets.js'
 import { EarlyContainerCredentials } from './early-container.js'
@@ -52,23 +54,27 @@ export const WARM_CONNECTIONS_MAX = 10
  * SDK's own table is not loaded yet). An optimisation only: a host that turns out different
  * later is simply not used, and problems are reported by resolveIdentity.
  */
-function warmBeforeImport (config: ProviderInit['config'], env: Env, smAgent: WarmAgent, stsAgent: WarmAgent, requests: RequestLifetime): EarlyContainerCredentials | undefined {
+function warmBeforeImport (config: ProviderInit['config'], env: Env, smAgent: WarmAgent, stsAgent: WarmAgent, requests: RequestLifetime): { early?: EarlyContainerCredentials, sockets: Socket[] } {
   let early: EarlyContainerCredentials | undefined
+  const sockets: Socket[] = []
   try {
     const profile = readProfile(env)
     // container credentials are the chain's source here: ask for them now, beside the import
     if (planSources(env, profile, process.env).find((p) => p.applies)?.source === 'aws:container') early = EarlyContainerCredentials.start(env, requests)
     const region = config.aws.region ?? profile.region
-    if (region === undefined) return early
+    if (region === undefined) return { early, sockets }
     const settings: EndpointSettings = { env, profile }
     const refs = config.references.filter((r) => r.provider === 'aws')
-    smAgent.warm(serviceEndpoint('secretsmanager', region, settings).url, Math.min(firstRoundCalls(refs, region), WARM_CONNECTIONS_MAX))
-    stsAgent.warm(serviceEndpoint('sts', region, settings).url, 1)
+    sockets.push(...smAgent.warm(serviceEndpoint('secretsmanager', region, settings).url, Math.min(firstRoundCalls(refs, region), WARM_CONNECTIONS_MAX)))
+    sockets.push(...stsAgent.warm(serviceEndpoint('sts', region, settings).url, 1))
   } catch {
     // resolveIdentity reads the same settings and reports what is wrong with them
   }
-  return early
+  return { early, sockets }
 }
+
+/** how long the boot waits, at most, for the warm connections' DNS lookups before it imports the SDK */
+const CONNECT_YIELD_MS = 50
 
 /**
  * Provider `aws`: the SDK's default Node credential chain, STS GetCallerIdentity for the
@@ -84,9 +90,11 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   const smAgent = new WarmAgent({ maxSockets: 64 })
   const stsAgent = new WarmAgent({ maxSockets: 4 })
   const requests = new RequestLifetime()
-  const earlyCredentials = warmBeforeImport(config, env, smAgent, stsAgent, requests)
+  const { early: earlyCredentials, sockets } = warmBeforeImport(config, env, smAgent, stsAgent, requests)
   let sdk: AwsSdk
   try {
+    // the lookups' callbacks first: the SDK import blocks the event loop for tens of ms
+    await untilLookedUp(sockets, CONNECT_YIELD_MS)
     sdk = await loadAwsSdk()
   } catch (err) {
     requests.close()

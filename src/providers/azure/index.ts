@@ -13,11 +13,14 @@ import { SourceUnavailableError } from './credentials/unavailable.js'
 import { identityReport } from './identity.js'
 import type { ChainLink } from './types.js'
 import { azureRefreshCost, changedAzureSecrets } from './refresh.js'
+import { untilLookedUp } from '../../shared/until-connecting.js'
 import { WarmAgent } from '../../shared/warm-agent.js'
 import { DEFAULT_CONCURRENCY } from '../../loader.js'
 import { loadSecrets, openVaults, vaultScopes, type VaultOpener } from './secrets.js'
 
 const AZURE_PACKAGES = ['@azure/identity', '@azure/keyvault-secrets']
+/** how long the boot waits, at most, for the warm vault connections' DNS lookups before it imports the SDK */
+const CONNECT_YIELD_MS = 50
 /** what a boot asks a token for when it references no vault and checks no scope */
 const ARM_SCOPE = 'https://management.azure.com/.default'
 
@@ -40,10 +43,12 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     if (where !== undefined) vaults.set(where.vaultUrl, (vaults.get(where.vaultUrl) ?? 0) + 1)
   }
   const pool = new WarmAgent({ maxSockets: DEFAULT_CONCURRENCY })
-  for (const [vaultUrl, count] of vaults) pool.warm(vaultUrl, Math.min(count, DEFAULT_CONCURRENCY))
+  const sockets = [...vaults].flatMap(([vaultUrl, count]) => pool.warm(vaultUrl, Math.min(count, DEFAULT_CONCURRENCY)))
   let secretsSdk: typeof import('@azure/keyvault-secrets')
   let pipelineSdk: typeof import('@azure/core-rest-pipeline')
   try {
+    // the lookups' callbacks first: the SDK import blocks the event loop for tens of ms
+    await untilLookedUp(sockets, CONNECT_YIELD_MS)
     secretsSdk = await importSdk<typeof import('@azure/keyvault-secrets')>('azure', '@azure/keyvault-secrets')
     // a dependency of both SDKs above: its default HttpClient is what we wrap to make requests
     // abortable; resolved from inside @azure/keyvault-secrets' own tree (its direct dependency), so

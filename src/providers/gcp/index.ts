@@ -15,11 +15,18 @@ import { checkGcpScopes } from './scopes.js'
 import { createAuthTransport } from './transport.js'
 import { gcpRefreshCost } from './refresh.js'
 import { createSecretReader, type RequestHeaders, type SecretReader } from './reader.js'
+import { untilSocketOpened } from '../../shared/until-connecting.js'
 import { EarlyMetadata } from './credentials/early-metadata.js'
 import { RequestLifetime } from '../../shared/request-lifetime.js'
 import { GLOBAL_ENDPOINT, loadGcpSecrets, regionalEndpoint } from './secrets.js'
 
 const SDK_PACKAGE = '@google-cloud/secret-manager'
+/**
+ * How long the boot waits, at most, for the store channel's socket before it imports the SDK:
+ * grpc-js loads its resolver and balancer on first use (CPU the boot pays anyway) and looks up
+ * the host; ~30–60 ms here.
+ */
+const CONNECT_YIELD_MS = 100
 
 /**
  * google-gax exactly as the Secret Manager client uses it (resolved from that package, so the
@@ -78,8 +85,9 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   let gax: typeof Gax
   try {
     const grpc = await importFromSdk<typeof GrpcJs>('gcp', [SDK_PACKAGE, 'google-gax'], '@grpc/grpc-js')
-    reader = createSecretReader(grpc, () => requestHeaders)
-    for (const endpoint of storeEndpoints(config.references)) reader.warm(endpoint)
+    const secretReader = reader = createSecretReader(grpc, () => requestHeaders)
+    const endpoints = storeEndpoints(config.references)
+    if (endpoints.size > 0) await untilSocketOpened(() => { for (const endpoint of endpoints) secretReader.warm(endpoint) }, CONNECT_YIELD_MS)
     SecretManagerServiceClient = await importSecretManager()
     gax = await importGax()
   } catch (err) {
