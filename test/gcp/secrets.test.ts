@@ -145,6 +145,23 @@ test('UNAUTHENTICATED → TOKEN; INVALID_ARGUMENT → CONFIG; a disabled API →
   t.match(disabled.message, 'gcloud services enable secretmanager.googleapis.com --project demo-project')
 })
 
+test('google.rpc.Status details: ErrorInfo SERVICE_DISABLED → the services enable command; RetryInfo beyond the deadline → THROTTLED at once', async (t) => {
+  const fakes = await startFakes(t)
+  fakes.world.allowAccess(SA_EMAIL, '*')
+  // the reason alone (no telltale text in the message) must classify it
+  fakes.world.faults.secretManager.always = { code: 7, details: 'Permission denied on resource project demo-project.', reason: 'SERVICE_DISABLED' }
+  const disabled = only(t, (await keyApp(t, fakes, { db: 'db' })).error)
+  t.equal(disabled.code, 'FST_CLOUD_SECRETS_ACCESS_DENIED')
+  t.match(disabled.message, 'gcloud services enable secretmanager.googleapis.com --project demo-project')
+
+  fakes.world.reset()
+  fakes.world.faults.secretManager.always = { code: 8, details: 'Quota exceeded for quota metric Access requests.', retryDelaySeconds: 30 }
+  const throttled = await keyApp(t, fakes, { db: 'db' }, 4000)
+  t.match(throttled.error?.message, /FST_CLOUD_SECRETS_THROTTLED/)
+  t.match(throttled.error?.message, /the store asked to retry after 30 s, beyond the remaining startup deadline/, 'RetryInfo was read')
+  t.equal(fakes.world.totalAccessCalls(), 1, 'one call: no retry the store said not to make')
+})
+
 test('RESOURCE_EXHAUSTED and UNAVAILABLE are retried by the plugin, one SDK attempt per try', async (t) => {
   const fakes = await startFakes(t)
   fakes.world.addSecret('projects/demo-project/secrets/db', 'v')

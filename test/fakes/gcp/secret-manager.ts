@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path'
 import type { Server as NetServer } from 'node:net'
 import { ConnectionClock } from '../connection-cost.js'
 import { crc32cBitwise } from './jwt.js'
-import type { GcpWorld } from './world.js'
+import type { FakeStatus, GcpWorld } from './world.js'
 
 const require = createRequire(import.meta.url)
 const SECRET_MANAGER_PROTOS = join(dirname(require.resolve('@google-cloud/secret-manager/package.json')), 'build', 'protos')
@@ -95,15 +95,33 @@ export async function startSecretManagerFake (world: GcpWorld, tls: { key: strin
 
 type UnaryAnswer = [grpc.ServiceError | null, unknown?]
 
-function status (code: number, details: string): UnaryAnswer {
-  const err = Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() }) as grpc.ServiceError
+function status (code: number, details: string, detailsBin?: Buffer): UnaryAnswer {
+  const metadata = new grpc.Metadata()
+  if (detailsBin !== undefined) metadata.set('grpc-status-details-bin', detailsBin)
+  const err = Object.assign(new Error(details), { code, details, metadata }) as grpc.ServiceError
   return [err]
+}
+
+/** google.rpc.Status { code, message, details: [Any(RetryInfo), Any(ErrorInfo)] }, protobuf-encoded by hand */
+function statusDetails (failure: FakeStatus): Buffer | undefined {
+  if (failure.retryDelaySeconds === undefined && failure.reason === undefined) return undefined
+  const varint = (n: number): Buffer => {
+    const out: number[] = []
+    do { let b = n & 0x7f; n = Math.floor(n / 128); if (n > 0) b |= 0x80; out.push(b) } while (n > 0)
+    return Buffer.from(out)
+  }
+  const field = (tag: number, payload: Buffer): Buffer => Buffer.concat([Buffer.from([(tag << 3) | 2]), varint(payload.length), payload])
+  const any = (type: string, value: Buffer): Buffer => field(3, Buffer.concat([field(1, Buffer.from(`type.googleapis.com/${type}`)), field(2, value)]))
+  const parts = [Buffer.concat([Buffer.from([0x08]), varint(failure.code)]), field(2, Buffer.from(failure.details))]
+  if (failure.retryDelaySeconds !== undefined) parts.push(any('google.rpc.RetryInfo', field(1, Buffer.concat([Buffer.from([0x08]), varint(failure.retryDelaySeconds)]))))
+  if (failure.reason !== undefined) parts.push(any('google.rpc.ErrorInfo', Buffer.concat([field(1, Buffer.from(failure.reason)), field(2, Buffer.from('googleapis.com'))])))
+  return Buffer.concat(parts)
 }
 
 function accessSecretVersion (world: GcpWorld, name: string, host: string, metadata: grpc.Metadata): UnaryAnswer {
   const faults = world.faults.secretManager
   const failure = faults.failures?.shift() ?? faults.always
-  if (failure !== undefined) return status(failure.code, failure.details)
+  if (failure !== undefined) return status(failure.code, failure.details, statusDetails(failure))
 
   const authorization = metadata.get('authorization')[0]
   const who = world.authenticate(typeof authorization === 'string' ? authorization : undefined)

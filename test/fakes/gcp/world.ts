@@ -5,7 +5,14 @@ export interface FakeVersion { version: number, data: Buffer, state: 'ENABLED' |
 export interface FakeSecret { versions: FakeVersion[], aliases: Map<string, number> }
 
 /** A gRPC status a fault makes the fake answer with. */
-export interface FakeStatus { code: number, details: string }
+export interface FakeStatus {
+  code: number
+  details: string
+  /** google.rpc.RetryInfo in the status details (grpc-status-details-bin), as Secret Manager sends with quota errors */
+  retryDelaySeconds?: number
+  /** google.rpc.ErrorInfo's reason in the status details (e.g. SERVICE_DISABLED) */
+  reason?: string
+}
 
 export interface SecretManagerFaults {
   /** delay before answering each call, ms */
