@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs'
-import http from 'node:http'
-import https from 'node:https'
 import type { Env } from '../../shared/env.js'
+import { earlyGet } from '../../shared/early-get.js'
 import type { RequestLifetime } from '../../shared/request-lifetime.js'
 import type { AwsCredentials } from './clients.js'
 import { containerEndpoint } from './sources.js'
@@ -57,22 +56,17 @@ export class EarlyContainerCredentials {
 const EXPIRY = /^\d{4}-\d{2}-\d{2}[tT]\d{2}:\d{2}:\d{2}(?:\.\d+)?[zZ]$/
 
 async function fetchCredentials (url: URL, authorization: string | undefined, lifetime: RequestLifetime): Promise<AwsCredentials | undefined> {
-  const link = lifetime.link()
-  try {
-    const body = await get(url, authorization, link.signal)
-    if (body === undefined) return undefined
-    const parsed = JSON.parse(body) as Record<string, unknown>
-    const { AccessKeyId, SecretAccessKey, Token, Expiration } = parsed
-    if (typeof AccessKeyId !== 'string' || typeof SecretAccessKey !== 'string' || typeof Token !== 'string' || typeof Expiration !== 'string') return undefined
-    if (!EXPIRY.test(Expiration)) return undefined
-    const expiration = new Date(Expiration)
-    if (Number.isNaN(expiration.getTime())) return undefined
-    // what fromHttp returns, with the feature flag it sets (sources.ts tells the source by it)
-    const credentials: AwsCredentials & { $source: Record<string, string> } = { accessKeyId: AccessKeyId, secretAccessKey: SecretAccessKey, sessionToken: Token, expiration, $source: { CREDENTIALS_HTTP: 'z' } }
-    return credentials
-  } finally {
-    link.release()
-  }
+  const body = await earlyGet(url, authorization !== undefined ? { Authorization: authorization } : {}, lifetime, (response) => response.statusCode === 200)
+  if (body === undefined) return undefined
+  const parsed = JSON.parse(body) as Record<string, unknown>
+  const { AccessKeyId, SecretAccessKey, Token, Expiration } = parsed
+  if (typeof AccessKeyId !== 'string' || typeof SecretAccessKey !== 'string' || typeof Token !== 'string' || typeof Expiration !== 'string') return undefined
+  if (!EXPIRY.test(Expiration)) return undefined
+  const expiration = new Date(Expiration)
+  if (Number.isNaN(expiration.getTime())) return undefined
+  // what fromHttp returns, with the feature flag it sets (sources.ts tells the source by it)
+  const credentials: AwsCredentials & { $source: Record<string, string> } = { accessKeyId: AccessKeyId, secretAccessKey: SecretAccessKey, sessionToken: Token, expiration, $source: { CREDENTIALS_HTTP: 'z' } }
+  return credentials
 }
 
 /** fromHttp's Authorization header: the token file wins over the token; null where fromHttp would refuse it */
@@ -97,24 +91,4 @@ function acceptedUrl (url: URL): boolean {
   if (host === '[::1]' || host === 'localhost') return true
   const parts = host.split('.')
   return parts.length === 4 && parts[0] === '127' && parts.every((p) => /^\d+$/.test(p) && Number(p) <= 255)
-}
-
-/** the body of a 200, else undefined; ends with `signal` (the deadline, or the provider closing) */
-async function get (url: URL, authorization: string | undefined, signal: AbortSignal): Promise<string | undefined> {
-  return await new Promise((resolve, reject) => {
-    const request = (url.protocol === 'https:' ? https : http).get(url, { headers: authorization !== undefined ? { Authorization: authorization } : {}, signal, agent: false }, (response) => {
-      if (response.statusCode !== 200) {
-        // an answer we drop: end the exchange now (its body may never end)
-        request.destroy()
-        resolve(undefined)
-        return
-      }
-      let body = ''
-      response.setEncoding('utf8')
-      response.on('data', (chunk: string) => { body += chunk })
-      response.on('end', () => { resolve(body) })
-      response.on('error', reject)
-    })
-    request.on('error', reject)
-  })
 }

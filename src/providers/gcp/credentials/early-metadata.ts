@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs'
-import http from 'node:http'
-import https from 'node:https'
 import type { Env } from '../../../shared/env.js'
 import { nonEmpty } from '../../../shared/env.js'
+import { earlyGet } from '../../../shared/early-get.js'
 import type { RequestLifetime } from '../../../shared/request-lifetime.js'
 import { metadataBaseUrl, SERVERLESS_MARKERS } from '../platform.js'
 import { wellKnownCredentialFile } from './files.js'
@@ -23,7 +22,10 @@ export class EarlyMetadata {
   private readonly pending = new Map<string, Promise<string | undefined>>()
 
   private constructor (readonly baseUrl: string, lifetime: RequestLifetime) {
-    for (const path of EARLY_PATHS) this.pending.set(path, get(`${baseUrl}/computeMetadata/v1/${path}`, lifetime).catch(() => undefined))
+    for (const path of EARLY_PATHS) {
+      const answer = earlyGet(`${baseUrl}/computeMetadata/v1/${path}`, { 'Metadata-Flavor': 'Google' }, lifetime, (res) => res.statusCode === 200 && res.headers['metadata-flavor'] === 'Google')
+      this.pending.set(path, answer.catch(() => undefined))
+    }
   }
 
   static start (env: Env, lifetime: RequestLifetime): EarlyMetadata | undefined {
@@ -42,29 +44,5 @@ export class EarlyMetadata {
     const pending = this.pending.get(path)
     this.pending.delete(path)
     return await pending
-  }
-}
-
-async function get (url: string, lifetime: RequestLifetime): Promise<string | undefined> {
-  const link = lifetime.link()
-  try {
-    return await new Promise<string | undefined>((resolve, reject) => {
-      const request = (url.startsWith('https:') ? https : http).get(url, { headers: { 'Metadata-Flavor': 'Google' }, signal: link.signal, agent: false }, (response) => {
-        if (response.statusCode !== 200 || response.headers['metadata-flavor'] !== 'Google') {
-          // an answer we drop: end the exchange now (its body may never end)
-          request.destroy()
-          resolve(undefined)
-          return
-        }
-        let body = ''
-        response.setEncoding('utf8')
-        response.on('data', (chunk: string) => { body += chunk })
-        response.on('end', () => { resolve(body) })
-        response.on('error', reject)
-      })
-      request.on('error', reject)
-    })
-  } finally {
-    link.release()
   }
 }
