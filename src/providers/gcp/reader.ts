@@ -30,6 +30,8 @@ const METHOD = '/google.cloud.secretmanager.v1.SecretManagerService/AccessSecret
 
 export function createSecretReader (grpc: typeof GrpcJs, headers: () => RequestHeaders | undefined): SecretReader {
   const clients = new Map<string, GrpcJs.Client>()
+  // a closed channel lets its calls run on to their deadlines: close() cancels them
+  const inFlight = new Set<GrpcJs.ClientUnaryCall>()
   let closed = false
   const callCredentials = grpc.credentials.createFromMetadataGenerator((params, callback) => {
     const source = headers()
@@ -72,14 +74,18 @@ export function createSecretReader (grpc: typeof GrpcJs, headers: () => RequestH
       const metadata = new grpc.Metadata()
       metadata.set('x-goog-request-params', `name=${encodeURIComponent(name)}`)
       return await new Promise<AccessResponse>((resolve, reject) => {
-        client.makeUnaryRequest(METHOD, encodeRequest, decodeResponse, name, metadata, { deadline: Date.now() + timeoutMs }, (err, response) => {
+        const call = client.makeUnaryRequest(METHOD, encodeRequest, decodeResponse, name, metadata, { deadline: Date.now() + timeoutMs }, (err, response) => {
+          inFlight.delete(call)
           if (err !== null && err !== undefined) reject(withStatusDetails(err))
           else resolve(response as AccessResponse)
         })
+        inFlight.add(call)
       })
     },
     close () {
       closed = true
+      for (const call of inFlight) call.cancel()
+      inFlight.clear()
       for (const client of clients.values()) client.close()
       clients.clear()
     }

@@ -105,9 +105,9 @@ async function fetchSecret (alias: string, target: SecretTarget, ctx: LoadContex
       const timeout = Math.max(1, Math.floor(ctx.deadline.remaining()) + CALL_GRACE_MS)
       return await deps.reader.access(target.endpoint, target.name, timeout)
     }, (err) => classifySecretError(err, errorContext))
-    const data = toBytes(response.payload?.data)
+    const data = response.payload?.data ?? new Uint8Array(0)
     const expected = response.payload?.dataCrc32c
-    if (expected !== undefined && expected !== null && String(expected) !== String(crc32c(data))) {
+    if (expected !== undefined && expected !== String(crc32c(data))) {
       return {
         ok: false,
         error: new CloudSecretsError('INTEGRITY', `the payload of ${response.name ?? target.name} failed its CRC32C check (the data was corrupted between Secret Manager and this process)`, {
@@ -128,9 +128,4 @@ async function fetchSecret (alias: string, target: SecretTarget, ctx: LoadContex
     }
     return { ok: false, error: classifySecretError(sanitizeCause(err), errorContext) }
   }
-}
-
-function toBytes (data: Uint8Array | string | null | undefined): Uint8Array {
-  if (data === undefined || data === null) return new Uint8Array(0)
-  return typeof data === 'string' ? Buffer.from(data, 'base64') : data
 }
