@@ -23,6 +23,8 @@ export function round (n: number, digits = 1): number {
 export async function runJson<T> (args: string[], env: Record<string, string | undefined> = {}): Promise<T> {
   const merged: Record<string, string> = {}
   for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) merged[k] = v
+  // the fakes' CA in Node's default store from the start, as a production root is (see the loopback guard)
+  if (merged.FCS_TEST_CA_FILE !== undefined) merged.NODE_EXTRA_CA_CERTS = merged.FCS_TEST_CA_FILE
   return await new Promise<T>((resolve, reject) => {
     execFile(process.execPath, args, { cwd: root, env: merged, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err !== null) { reject(new Error(`${args.join(' ')} failed: ${stderr}`)); return }

@@ -3,6 +3,8 @@
 // about 25 ms of CPU per connection here, which Node never spends in production (its default root
 // store is built once). Imported after the guard, this keeps one such context per CA file and set
 // of context options, so the benchmarks time the plugin and the SDKs, not the test harness.
+// The child processes the bench starts (runJson in lib.ts) get the CA through NODE_EXTRA_CA_CERTS
+// instead, so they build no such context at all: their TLS costs what it costs in production.
 import tls from 'node:tls'
 
 const create = tls.createSecureContext

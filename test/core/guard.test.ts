@@ -50,3 +50,27 @@ test('FCS_TEST_REDIRECT sends a production hostname to a loopback fake over TLS 
   })
   t.equal(body, 'host=secretsmanager.us-east-1.amazonaws.com')
 })
+
+test('a process started with NODE_EXTRA_CA_CERTS naming the test CA trusts the fakes with no per-context CA list (the bench children)', async (t) => {
+  const { testPki } = await import('../helpers/tls.js')
+  const https = await import('node:https')
+  const { execFile } = await import('node:child_process')
+  const pki = testPki(['vault-x.vault.azure.net'])
+  const server = https.createServer({ key: pki.key, cert: pki.cert }, (req, res) => { res.end('ok') })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const port = (server.address() as net.AddressInfo).port
+  const child = `import https from 'node:https'
+    const body = await new Promise((resolve, reject) => https.get('https://vault-x.vault.azure.net/', (res) => { let b = ''; res.on('data', (d) => { b += d }); res.on('end', () => resolve(b)) }).on('error', reject))
+    console.log(JSON.stringify({ body, lists: globalThis.__testCaContexts ?? 0 }))`
+  const run = async (extra: Record<string, string>): Promise<{ body: string, lists: number }> => await new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', child], { env: { ...process.env, FCS_TEST_REDIRECT: `vault-x.vault.azure.net=127.0.0.1:${port}`, FCS_TEST_CA_FILE: pki.caFile, ...extra } }, (err, stdout) => {
+      if (err !== null) reject(err)
+      else resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '{}'))
+    })
+  })
+  t.same(await run({ NODE_EXTRA_CA_CERTS: pki.caFile }), { body: 'ok', lists: 0 }, 'trusted through the default store')
+  const without = await run({})
+  t.equal(without.body, 'ok')
+  t.ok(without.lists >= 1, 'without it, the guard adds the CA to a per-context list')
+})
