@@ -17,14 +17,39 @@ function isNotFound (err: unknown, pkg: string): boolean {
   return notFound && message.includes(pkg)
 }
 
-/** Lazily imports a cloud's main SDK package; a missing package becomes FST_CLOUD_SECRETS_SDK_MISSING. */
+const requireHere = createRequire(import.meta.url)
+
+/**
+ * Loads a module the way its package prefers to be loaded from here: `require` first (the cloud
+ * SDKs ship CommonJS for Node; importing CommonJS from ES makes Node lex every file for its export
+ * names, ~10–20 ms of a cold start per SDK), `import()` when the file is an ES module only.
+ */
+async function load<T> (specifier: string, from = requireHere): Promise<T> {
+  // a require blocks the event loop for its whole load, where import() reads files between turns:
+  // one turn first, so what the boot just started (a connect, an early request) goes out before it
+  await new Promise((resolve) => setImmediate(resolve))
+  try {
+    return from(specifier) as T
+  } catch (err) {
+    const code = (err as { code?: string })?.code
+    if (code !== 'ERR_REQUIRE_ESM' && code !== 'ERR_REQUIRE_ASYNC_MODULE' && code !== 'ERR_PACKAGE_PATH_NOT_EXPORTED') throw err
+    return await import(code === 'ERR_PACKAGE_PATH_NOT_EXPORTED' ? specifier : pathToFileURL(from.resolve(specifier)).href) as T
+  }
+}
+
+/** Lazily loads a cloud's main SDK package; a missing package becomes FST_CLOUD_SECRETS_SDK_MISSING. */
 export async function importSdk<T> (provider: ProviderName, pkg: string): Promise<T> {
   try {
-    return await import(pkg) as T
+    return await load<T>(pkg)
   } catch (err) {
     if (isNotFound(err, pkg)) throw sdkMissingError(provider, [pkg], err)
     throw err
   }
+}
+
+/** Loads a module file of an SDK package (a path resolved by the caller); CommonJS by `require`. */
+export async function importSdkFile<T> (file: string): Promise<T> {
+  return await load<T>(file)
 }
 
 /**
@@ -72,9 +97,35 @@ export async function importFromSdk<T> (provider: ProviderName, via: string | re
     from = next
     seen = packageOf(step)
   }
-  const mod = await import(pathToFileURL(from).href) as T & { default?: T }
-  // a CommonJS module imported from ESM exposes its exports as `default` (and, mostly, as names)
+  const mod = await load<T & { default?: T }>(from)
+  // a CommonJS module imported from ESM (when require refused it) exposes its exports as `default`
   return (Object.keys(mod).length <= 1 && mod.default !== undefined ? mod.default : mod) as T
+}
+
+/**
+ * `importFromSdk` for a CommonJS dependency, synchronously: for a getter that builds an SDK client
+ * on first use (the package is installed: the provider checked it at boot).
+ */
+export function requireFromSdk<T> (provider: ProviderName, via: string | readonly string[], dep: string): T {
+  const [host, ...steps] = typeof via === 'string' ? [via] : via
+  let from = resolveFrom(import.meta.url, host)
+  if (from === undefined) throw sdkMissingError(provider, [host])
+  for (const step of [...steps, dep]) {
+    const next = resolveFrom(from, step)
+    if (next === undefined) throw sdkMissingError(provider, [host], new Error(`${packageOf(step)} was not found in the dependency tree of ${host}; reinstall ${host}`))
+    from = next
+  }
+  return requireHere(from) as T
+}
+
+/** `importSdk`, synchronously (a CommonJS main package) */
+export function requireSdk<T> (provider: ProviderName, pkg: string): T {
+  try {
+    return requireHere(pkg) as T
+  } catch (err) {
+    if (isNotFound(err, pkg)) throw sdkMissingError(provider, [pkg], err)
+    throw err
+  }
 }
 
 /** The file a cloud's main SDK package's entry resolves to; a missing package is SDK_MISSING naming it. */

@@ -17,10 +17,10 @@ export type { AzureClients } from './public.js'
 
 /** An HttpClient for every SDK object we create, whose requests live inside the provider's RequestLifetime. */
 export class AbortableHttpClient implements HttpClient {
-  /** Key Vault hosts whose requests use the warm keep-alive pool */
-  readonly pooled = new Set<string>()
-
-  constructor (private readonly inner: HttpClient, readonly scope: RequestLifetime, private readonly pool?: WarmAgent) {}
+  /**
+   * @param pooled Key Vault hosts whose requests use the warm keep-alive pool
+   */
+  constructor (private readonly inner: HttpClient, readonly scope: RequestLifetime, private readonly pool?: WarmAgent, private readonly pooled: ReadonlySet<string> = new Set()) {}
 
   async sendRequest (request: PipelineRequest): Promise<PipelineResponse> {
     const original = request.abortSignal
@@ -37,8 +37,10 @@ export class AbortableHttpClient implements HttpClient {
 }
 
 export interface ClientsInit {
-  secretsSdk: SecretsSdk
-  pipelineSdk: PipelineSdk
+  /** the Key Vault SDK, loaded (synchronously, CommonJS) when the app builds its first SecretClient */
+  secretsSdk: () => SecretsSdk
+  /** its pipeline, loaded when an SDK object sends its first request */
+  pipelineSdk: () => PipelineSdk
   credential: TokenCredential
   defaultVaultUrl?: string
   identity: () => Identity
@@ -49,7 +51,10 @@ export interface ClientsInit {
 }
 
 export interface AzureClientsHandle {
-  httpClient: AbortableHttpClient
+  /** our abortable transport for the SDK's objects (credentials, SecretClient); the pipeline loads on its first request */
+  httpClient: HttpClient
+  /** Key Vault hosts whose SDK requests use the warm pool */
+  pooled: Set<string>
   secretClient: (vaultUrl?: string) => SecretClient
   clients: () => AzureClients
   close: () => Promise<void>
@@ -66,7 +71,14 @@ export function secretClientOptions (httpClient: HttpClient): SecretClientOption
 }
 
 export function createClients (init: ClientsInit): AzureClientsHandle {
-  const httpClient = new AbortableHttpClient(init.pipelineSdk.createDefaultHttpClient(), init.scope, init.pool)
+  const pooled = new Set<string>()
+  let transport: AbortableHttpClient | undefined
+  const httpClient: HttpClient = {
+    sendRequest: async (request) => {
+      transport ??= new AbortableHttpClient(init.pipelineSdk().createDefaultHttpClient(), init.scope, init.pool, pooled)
+      return await transport.sendRequest(request)
+    }
+  }
   const vaults = new Map<string, SecretClient>()
   const built = new ClientCache('app.cloud.azure.client()')
   let view: AzureClients | undefined
@@ -79,7 +91,7 @@ export function createClients (init: ClientsInit): AzureClientsHandle {
     const key = `https://${url.host.toLowerCase()}`
     let client = vaults.get(key)
     if (client === undefined) {
-      client = new init.secretsSdk.SecretClient(key, init.credential, secretClientOptions(httpClient))
+      client = new (init.secretsSdk().SecretClient)(key, init.credential, secretClientOptions(httpClient))
       vaults.set(key, client)
     }
     return client
@@ -131,5 +143,5 @@ export function createClients (init: ClientsInit): AzureClientsHandle {
     vaults.clear()
   }
 
-  return { httpClient, secretClient, clients, close }
+  return { httpClient, pooled, secretClient, clients, close }
 }

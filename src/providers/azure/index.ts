@@ -1,11 +1,12 @@
 import type { ChildProcess } from 'node:child_process'
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth'
 import { CloudSecretsError, isDeadlineError, type CredentialAttempt } from '../../errors.js'
-import { importFromSdk, importSdk, requireInstalled } from '../../shared/sdk.js'
+import { importSdk, requireFromSdk, requireInstalled, requireSdk } from '../../shared/sdk.js'
 import type { Identity } from '../../types.js'
 import type { CreateProvider, Provider, ProviderInit, StepContext } from '../types.js'
 import { RequestLifetime } from '../../shared/request-lifetime.js'
 import { createClients } from './clients.js'
+import { createVaultReader } from './vault-reader.js'
 import { classifyCredentialError, registerSensitive } from './errors.js'
 import { grantDocuments, secretLocation } from './grant.js'
 import { buildChain, walkChain } from './chain.js'
@@ -13,20 +14,18 @@ import { SourceUnavailableError } from './credentials/unavailable.js'
 import { identityReport } from './identity.js'
 import type { ChainLink } from './types.js'
 import { azureRefreshCost, changedAzureSecrets } from './refresh.js'
-import { untilLookedUp } from '../../shared/until-connecting.js'
 import { WarmAgent } from '../../shared/warm-agent.js'
 import { DEFAULT_CONCURRENCY } from '../../loader.js'
 import { loadSecrets, openVaults, vaultScopes, type VaultOpener } from './secrets.js'
 
 const AZURE_PACKAGES = ['@azure/identity', '@azure/keyvault-secrets']
-/** how long the boot waits, at most, for the warm vault connections' DNS lookups before it imports the SDK */
-const CONNECT_YIELD_MS = 50
 /** what a boot asks a token for when it references no vault and checks no scope */
 const ARM_SCOPE = 'https://management.azure.com/.default'
 
 /**
- * Provider `azure`: a DefaultAzureCredential-equivalent chain whose winner we know, Key Vault
- * through one SecretClient per vault, and every network step bounded by the startup deadline.
+ * Provider `azure`: a DefaultAzureCredential-equivalent chain whose winner we know, Key Vault's
+ * Get Secret over a warm pool (vault-reader.ts; the app's SecretClient per vault is built on first
+ * use), and every network step bounded by the startup deadline.
  */
 export const createProvider: CreateProvider = async (init: ProviderInit): Promise<Provider> => {
   const { config, log, identityOverride } = init
@@ -43,21 +42,14 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     if (where !== undefined) vaults.set(where.vaultUrl, (vaults.get(where.vaultUrl) ?? 0) + 1)
   }
   const pool = new WarmAgent({ maxSockets: DEFAULT_CONCURRENCY })
-  const sockets = [...vaults].flatMap(([vaultUrl, count]) => pool.warm(vaultUrl, Math.min(count, DEFAULT_CONCURRENCY)))
-  let secretsSdk: typeof import('@azure/keyvault-secrets')
-  let pipelineSdk: typeof import('@azure/core-rest-pipeline')
-  try {
-    // the lookups' callbacks first: the SDK import blocks the event loop for tens of ms
-    await untilLookedUp(sockets, CONNECT_YIELD_MS)
-    secretsSdk = await importSdk<typeof import('@azure/keyvault-secrets')>('azure', '@azure/keyvault-secrets')
-    // a dependency of both SDKs above: its default HttpClient is what we wrap to make requests
-    // abortable; resolved from inside @azure/keyvault-secrets' own tree (its direct dependency), so
-    // the user installs only the two main packages and pnpm / Yarn PnP find it too
-    pipelineSdk = await importFromSdk<typeof import('@azure/core-rest-pipeline')>('azure', '@azure/keyvault-secrets', '@azure/core-rest-pipeline')
-  } catch (err) {
-    pool.destroy()
-    throw err
-  }
+  for (const [vaultUrl, count] of vaults) pool.warm(vaultUrl, Math.min(count, DEFAULT_CONCURRENCY))
+  // The startup reads need no SDK (vault-reader.ts); the Key Vault SDK and its pipeline load, as
+  // CommonJS, when the app builds a SecretClient, a refresh lists a vault, or a chain link that is
+  // an @azure/identity credential sends its first request. The pipeline is resolved from inside
+  // @azure/keyvault-secrets' own tree (its direct dependency), so the user installs only the two
+  // main packages and pnpm / Yarn PnP find it too.
+  let secretsSdk: typeof import('@azure/keyvault-secrets') | undefined
+  let pipelineSdk: typeof import('@azure/core-rest-pipeline') | undefined
   registerSensitive(env.AZURE_CLIENT_SECRET, env.IDENTITY_HEADER, env.MSI_SECRET, env.AZURE_CLIENT_CERTIFICATE_PASSWORD)
 
   const children = new Set<ChildProcess>()
@@ -84,8 +76,8 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     }
   }
   const handle = createClients({
-    secretsSdk,
-    pipelineSdk,
+    secretsSdk: () => (secretsSdk ??= requireSdk<typeof import('@azure/keyvault-secrets')>('azure', '@azure/keyvault-secrets')),
+    pipelineSdk: () => (pipelineSdk ??= requireFromSdk<typeof import('@azure/core-rest-pipeline')>('azure', '@azure/keyvault-secrets', '@azure/core-rest-pipeline')),
     credential,
     defaultVaultUrl: config.azure.vaultUrl,
     identity: () => identity ?? { provider: 'azure', platform: 'unknown', source: 'unresolved' },
@@ -93,6 +85,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     scope,
     pool
   })
+  const reader = createVaultReader({ credential, scope, agent: pool })
   let links: ChainLink[]
   try {
     links = await buildChain({
@@ -122,13 +115,13 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       // each vault's first read (whose 401 challenge needs no token) goes out beside the token
       // request, over the pool warmed before the import (re-warmed if a close released it)
       for (const [vaultUrl, count] of vaults) {
-        handle.httpClient.pooled.add(new URL(vaultUrl).host.toLowerCase())
+        handle.pooled.add(new URL(vaultUrl).host.toLowerCase())
         pool.warm(vaultUrl, Math.min(count, DEFAULT_CONCURRENCY))
       }
       const walking = walkChain(links, bootScope, ctx, attempts)
       resolving = walking
       const challenged = new Promise<void>((resolve) => { challengeSeen = resolve })
-      if (config.checks.custom.length === 0) openers = openVaults(refs, { secretClient: handle.secretClient, defaultVaultUrl: config.azure.vaultUrl }, ctx.deadline.signal, challenged)
+      if (config.checks.custom.length === 0) openers = openVaults(refs, { read: reader.getSecret, defaultVaultUrl: config.azure.vaultUrl }, ctx.deadline.signal, challenged)
       const { link, token } = await walking
       selected = link
       identity = { ...identityReport(link, token, env), ...identityOverride }
@@ -166,7 +159,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     loadSecrets: async (loadRefs, ctx) => {
       scope.bindDeadline(ctx.deadline.signal)
       try {
-        return await loadSecrets(loadRefs, ctx, { secretClient: handle.secretClient, defaultVaultUrl: config.azure.vaultUrl, stamps, openers })
+        return await loadSecrets(loadRefs, ctx, { read: reader.getSecret, defaultVaultUrl: config.azure.vaultUrl, stamps, openers })
       } finally {
         openers = undefined
         challengeSeen = undefined

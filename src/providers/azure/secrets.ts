@@ -1,13 +1,16 @@
 import { performance } from 'node:perf_hooks'
-import type { KeyVaultSecret, SecretClient } from '@azure/keyvault-secrets'
 import { CloudSecretsError, isDeadlineError } from '../../errors.js'
 import type { SecretReference } from '../../reference.js'
 import type { LoadContext, SecretOutcome } from '../types.js'
 import { classifyVaultError } from './errors.js'
 import { secretLocation } from './grant.js'
+import type { VaultSecret } from './vault-reader.js'
+
+/** Get Secret at a vault: `vault-reader.ts` */
+export type ReadSecret = (vaultUrl: string, name: string, version: string | undefined, signal: AbortSignal) => Promise<VaultSecret>
 
 export interface LoadDeps {
-  secretClient: (vaultUrl: string) => SecretClient
+  read: ReadSecret
   defaultVaultUrl?: string
   /** vault/name → `updatedOn` of the current version last read: what the refresh's listing is compared with */
   stamps?: Map<string, number | undefined>
@@ -24,7 +27,7 @@ export function stampKey (vaultUrl: string, name: string): string {
 export interface VaultOpener {
   /** the call key of the secret it reads */
   key: string
-  read: Promise<KeyVaultSecret>
+  read: Promise<VaultSecret>
   /** settles once the vault's client has its challenge (it asked for a token): the others may go */
   challenged: Promise<void>
 }
@@ -38,12 +41,12 @@ function callKey (vaultUrl: string, name: string, version?: string): string {
  * connection the pool is already opening) then overlaps the identity instead of following it.
  * The load takes the answer as that call's first attempt and classifies it as usual.
  */
-export function openVaults (refs: readonly SecretReference[], deps: Pick<LoadDeps, 'secretClient' | 'defaultVaultUrl'>, signal: AbortSignal, challenged: Promise<void>): Map<string, VaultOpener> {
+export function openVaults (refs: readonly SecretReference[], deps: Pick<LoadDeps, 'read' | 'defaultVaultUrl'>, signal: AbortSignal, challenged: Promise<void>): Map<string, VaultOpener> {
   const openers = new Map<string, VaultOpener>()
   for (const ref of refs) {
     const where = secretLocation(ref, deps.defaultVaultUrl)
     if (where === undefined || openers.has(where.vaultUrl.toLowerCase())) continue
-    const read = deps.secretClient(where.vaultUrl).getSecret(where.name, { version: ref.version, abortSignal: signal })
+    const read = deps.read(where.vaultUrl, where.name, ref.version, signal)
     // a read nobody takes (the identity failed) must not be an unhandled rejection
     read.catch(() => {})
     openers.set(where.vaultUrl.toLowerCase(), { key: callKey(where.vaultUrl, where.name, ref.version), read, challenged })
@@ -117,15 +120,14 @@ export async function loadSecrets (refs: readonly SecretReference[], ctx: LoadCo
   return outcomes
 }
 
-async function fetchSecret (ref: SecretReference, where: { vaultUrl: string, host: string, name: string }, ctx: LoadContext, deps: LoadDeps, early?: Promise<KeyVaultSecret>): Promise<SecretOutcome> {
-  const client = deps.secretClient(where.vaultUrl)
+async function fetchSecret (ref: SecretReference, where: { vaultUrl: string, host: string, name: string }, ctx: LoadContext, deps: LoadDeps, early?: Promise<VaultSecret>): Promise<SecretOutcome> {
   const label = `secret "${ref.alias}" (Key Vault ${where.host}/secrets/${where.name}${ref.version !== undefined ? `/${ref.version}` : ''})`
   const started = performance.now()
   try {
-    const secret = await ctx.limit(async () => await ctx.retry(label, async (signal, n) => n === 0 && early !== undefined ? await early : await client.getSecret(where.name, { version: ref.version, abortSignal: signal }),
+    const secret = await ctx.limit(async () => await ctx.retry(label, async (signal, n) => n === 0 && early !== undefined ? await early : await deps.read(where.vaultUrl, where.name, ref.version, signal),
       (err) => classifyVaultError(err, { alias: ref.alias, vaultHost: where.host, secret: where.name, version: ref.version, identity: ctx.identity })))
-    if (ref.version === undefined) deps.stamps?.set(stampKey(where.vaultUrl, where.name), secret.properties.updatedOn?.getTime())
-    return { ok: true, value: secret.value ?? '', version: secret.properties.version, store: `keyvault:${where.host}`, ms: performance.now() - started }
+    if (ref.version === undefined) deps.stamps?.set(stampKey(where.vaultUrl, where.name), secret.updatedOn)
+    return { ok: true, value: secret.value ?? '', version: secret.version, store: `keyvault:${where.host}`, ms: performance.now() - started }
   } catch (err) {
     if (isDeadlineError(err)) throw err
     return { ok: false, error: classifyVaultError(err, { alias: ref.alias, vaultHost: where.host, secret: where.name, version: ref.version, identity: ctx.identity }) }

@@ -1,11 +1,10 @@
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import type * as Gax from 'google-gax'
 import type * as GrpcJs from '@grpc/grpc-js'
 import type * as SecretManagerSdk from '@google-cloud/secret-manager'
 import { CloudSecretsError, type CredentialAttempt } from '../../errors.js'
-import { importFromSdk, importSdk, resolveSdk } from '../../shared/sdk.js'
+import { importFromSdk, importSdk, importSdkFile, resolveSdk } from '../../shared/sdk.js'
 import type { Identity } from '../../types.js'
 import type { CreateProvider, Provider, ProviderInit } from '../types.js'
 import { GcpClientRegistry } from './clients.js'
@@ -49,7 +48,7 @@ type SecretManagerClass = typeof SecretManagerSdk.SecretManagerServiceClient
 async function importSecretManager (): Promise<SecretManagerClass> {
   const v1 = join(dirname(resolveSdk('gcp', SDK_PACKAGE)), 'v1', 'secret_manager_service_client.js')
   if (existsSync(v1)) {
-    const mod = await import(pathToFileURL(v1).href) as { SecretManagerServiceClient?: SecretManagerClass, default?: { SecretManagerServiceClient?: SecretManagerClass } }
+    const mod = await importSdkFile(v1) as { SecretManagerServiceClient?: SecretManagerClass, default?: { SecretManagerServiceClient?: SecretManagerClass } }
     const Client = mod.SecretManagerServiceClient ?? mod.default?.SecretManagerServiceClient
     if (typeof Client === 'function') return Client
   }
