@@ -30,7 +30,8 @@ const SDKS: Record<CloudName, { packages: string[], families: string[] }> = {
   // the bench's Azure world is App Service managed identity: that path, the token and the Key Vault
   // reads are the plugin's own code, so it loads no @azure package (the SDK's import, for reference, in the peers section)
   azure: { packages: [], families: [] },
-  gcp: { packages: ['@google-cloud/secret-manager'], families: ['@google-cloud/', 'google-gax', 'google-auth-library'] }
+  // the reads are grpc-js, the token google-auth-library: the Secret Manager client and google-gax load when the app builds the client
+  gcp: { packages: ['@google-cloud/secret-manager'], families: ['google-auth-library'] }
 }
 
 if (want('startup')) {

@@ -47,11 +47,6 @@ export async function importSdk<T> (provider: ProviderName, pkg: string): Promis
   }
 }
 
-/** Loads a module file of an SDK package (a path resolved by the caller); CommonJS by `require`. */
-export async function importSdkFile<T> (file: string): Promise<T> {
-  return await load<T>(file)
-}
-
 /**
  * Imports several main packages of one cloud at once; when some are missing, one
  * SDK_MISSING names exactly those (never a package that is installed).
@@ -116,6 +111,11 @@ export function requireFromSdk<T> (provider: ProviderName, via: string | readonl
     from = next
   }
   return requireHere(from) as T
+}
+
+/** `importSdkFile`, synchronously (a CommonJS file of an installed SDK package) */
+export function requireSdkFile<T> (file: string): T {
+  return requireHere(file) as T
 }
 
 /** `importSdk`, synchronously (a CommonJS main package) */

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module'
 import { test } from 'tap'
 import { inspect } from 'node:util'
 import { join } from 'node:path'
@@ -50,7 +51,11 @@ test('service-account key in GOOGLE_APPLICATION_CREDENTIALS: identity, self-sign
   t.equal(storage.options.auth, gcp.auth, 'built with the shared GoogleAuth')
   t.equal(storage.options.projectId, 'demo-project')
   t.equal(storage.options.apiEndpoint, 'storage.example')
+  const loaded = (): string[] => Object.keys(createRequire(import.meta.url).cache).map((f) => f.replace(/.*\/@google-cloud\/secret-manager\/build\//, '')).filter((f) => !f.startsWith('/'))
   t.equal(gcp.secretManager.auth, gcp.auth, 'the Secret Manager client shares the GoogleAuth')
+  // the v1 client module alone: not the package entry, its v1beta2 client nor its 770 KB protos.js
+  t.ok(loaded().includes('src/v1/secret_manager_service_client.js'), 'the v1 client was loaded (a key file builds it at boot: it configures the self-signed JWTs)')
+  t.notOk(loaded().some((f) => f === 'protos/protos.js' || f.startsWith('src/v1beta2/') || f === 'src/index.js'), 'no protos.js, v1beta2 module or package entry')
 
   const res = await app.inject('/whoami')
   t.same(res.json(), { principal: SA_EMAIL, project: 'demo-project' }, 'request.cloud.gcp')

@@ -23,8 +23,11 @@ export class GcpClientRegistry {
   private projectId?: string
   private closed = false
 
+  private SecretManager?: SecretManagerConstructor
+
+  /** @param loadSecretManager the client class, loaded on first use (google-gax comes with it) */
   constructor (
-    private readonly SecretManager: SecretManagerConstructor,
+    private readonly loadSecretManager: () => SecretManagerConstructor,
     private readonly transport: AuthTransport,
     private readonly log: Logger
   ) {}
@@ -50,6 +53,7 @@ export class GcpClientRegistry {
     let client = this.secretManagers.get(endpoint)
     if (client === undefined) {
       if (this.closed) throw new Error('fastify-cloud-secrets: the gcp provider is closed')
+      this.SecretManager ??= this.loadSecretManager()
       client = new this.SecretManager({
         auth: this.auth,
         ...(endpoint === GLOBAL_ENDPOINT ? {} : { apiEndpoint: endpoint }),

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import type * as Gax from 'google-gax'
+import type { GaxModule } from './gax.js'
 import type * as GrpcJs from '@grpc/grpc-js'
 import type * as SecretManagerSdk from '@google-cloud/secret-manager'
 import { CloudSecretsError, type CredentialAttempt } from '../../errors.js'
-import { importFromSdk, importSdk, importSdkFile, resolveSdk } from '../../shared/sdk.js'
+import { importFromSdk, requireSdk, requireSdkFile, resolveSdk } from '../../shared/sdk.js'
 import type { Identity } from '../../types.js'
 import type { CreateProvider, Provider, ProviderInit } from '../types.js'
 import { GcpClientRegistry } from './clients.js'
@@ -28,31 +28,32 @@ const SDK_PACKAGE = '@google-cloud/secret-manager'
 const CONNECT_YIELD_MS = 100
 
 /**
- * google-gax exactly as the Secret Manager client uses it (resolved from that package, so the
- * GoogleAuth we build is the same google-auth-library class the client expects, even when the
- * package manager does not hoist google-gax).
+ * google-auth-library exactly as the Secret Manager client uses it: resolved through google-gax's
+ * tree (so the GoogleAuth we build is the class the client expects, hoisted or not), without
+ * loading google-gax itself (~45 ms of a cold start: protobufjs, proto-loader, its fallback
+ * transport), which only the Secret Manager client needs, and only once the app builds it.
  */
-async function importGax (): Promise<typeof Gax> {
-  const mod = await importFromSdk<typeof Gax & { default?: typeof Gax }>('gcp', SDK_PACKAGE, 'google-gax')
-  return mod.GoogleAuth !== undefined ? mod : mod.default as typeof Gax
+async function importAuthLibrary (): Promise<GaxModule> {
+  const gal = await importFromSdk<GaxModule['googleAuthLibrary']>('gcp', [SDK_PACKAGE, 'google-gax'], 'google-auth-library')
+  return { GoogleAuth: gal.GoogleAuth, googleAuthLibrary: gal }
 }
 
 type SecretManagerClass = typeof SecretManagerSdk.SecretManagerServiceClient
 
 /**
- * The Secret Manager client class. The package's entry also loads the v1beta2 client and
- * build/protos/protos.js (770 KB of generated code that the client does not use: it reads
- * protos.json), about 25 ms of a cold start; so the v1 client module is imported alone where
- * the generated layout puts it (build/src/v1/, beside the entry's build/src/), else the entry.
+ * The Secret Manager client class, loaded when the app first builds the client. The package's
+ * entry also loads the v1beta2 client and build/protos/protos.js (770 KB of generated code that
+ * the client does not use: it reads protos.json), about 25 ms; so the v1 client module is loaded
+ * alone where the generated layout puts it (build/src/v1/, beside the entry's build/src/), else
+ * the entry.
  */
-async function importSecretManager (): Promise<SecretManagerClass> {
+function requireSecretManager (): SecretManagerClass {
   const v1 = join(dirname(resolveSdk('gcp', SDK_PACKAGE)), 'v1', 'secret_manager_service_client.js')
   if (existsSync(v1)) {
-    const mod = await importSdkFile(v1) as { SecretManagerServiceClient?: SecretManagerClass, default?: { SecretManagerServiceClient?: SecretManagerClass } }
-    const Client = mod.SecretManagerServiceClient ?? mod.default?.SecretManagerServiceClient
+    const Client = requireSdkFile<{ SecretManagerServiceClient?: SecretManagerClass }>(v1).SecretManagerServiceClient
     if (typeof Client === 'function') return Client
   }
-  return (await importSdk<typeof SecretManagerSdk>('gcp', SDK_PACKAGE)).SecretManagerServiceClient
+  return requireSdk<typeof SecretManagerSdk>('gcp', SDK_PACKAGE).SecretManagerServiceClient
 }
 
 /** the store endpoints the references name: global, and each regional one (secretmanager.L.rep.googleapis.com) */
@@ -80,15 +81,13 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   // handshakes ride beside the rest of the import and the token request (reader.ts)
   let requestHeaders: RequestHeaders | undefined
   let reader: SecretReader | undefined
-  let SecretManagerServiceClient: SecretManagerClass
-  let gax: typeof Gax
+  let gax: GaxModule
   try {
     const grpc = await importFromSdk<typeof GrpcJs>('gcp', [SDK_PACKAGE, 'google-gax'], '@grpc/grpc-js')
     const secretReader = reader = createSecretReader(grpc, () => requestHeaders)
     const endpoints = storeEndpoints(config.references)
     if (endpoints.size > 0) await untilSocketOpened(() => { for (const endpoint of endpoints) secretReader.warm(endpoint) }, CONNECT_YIELD_MS)
-    SecretManagerServiceClient = await importSecretManager()
-    gax = await importGax()
+    gax = await importAuthLibrary()
   } catch (err) {
     reader?.close()
     lifetime.close()
@@ -96,7 +95,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   }
   const secretReader = reader
   const transport = createAuthTransport(gax, lifetime)
-  const registry = new GcpClientRegistry(SecretManagerServiceClient as never, transport, log)
+  const registry = new GcpClientRegistry(requireSecretManager as never, transport, log)
   let attempts: CredentialAttempt[] = []
   let resolved: ResolvedGcp | undefined
   let identity: Identity | undefined
@@ -124,7 +123,18 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
           // a key file's self-signed JWTs are configured by the Secret Manager client on the
           // shared GoogleAuth: built now for a file; on the metadata server, when the app asks
           registry.useAuth(auth, projectId, kind === 'file')
-          requestHeaders = async (url) => await auth.getRequestHeaders(url) as unknown as Headers
+          requestHeaders = kind === 'metadata'
+            // the metadata credential's token as a plain header: its getRequestHeaders builds a
+            // fetch Headers, whose first use loads Node's fetch implementation (~15 ms of a cold start)
+            ? async () => {
+              const client = await auth.getClient()
+              const { token } = await client.getAccessToken()
+              if (typeof token !== 'string' || token === '') throw new Error('the metadata credential returned no access token')
+              const headers: Record<string, string> = { authorization: `Bearer ${token}` }
+              if (typeof client.quotaProjectId === 'string' && client.quotaProjectId !== '') headers['x-goog-user-project'] = client.quotaProjectId
+              return headers
+            }
+            : async (url) => await auth.getRequestHeaders(url) as unknown as Headers
         }
       }, ctx)
       identity = { ...resolved.identity, ...identityOverride }
