@@ -26,7 +26,8 @@ const results: Record<string, unknown> = { machine, command: `npm run bench${val
 print(`fastify-cloud-secrets benchmarks — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, Node ${machine.node}\n`)
 
 const SDKS: Record<CloudName, { packages: string[], families: string[] }> = {
-  aws: { packages: ['@aws-sdk/client-secrets-manager'], families: ['@aws-sdk/'] },
+  // container credentials (the bench's AWS world) and the startup calls are the plugin's own code: no @aws-sdk package
+  aws: { packages: ['@aws-sdk/client-secrets-manager'], families: [] },
   // the bench's Azure world is App Service managed identity: that path, the token and the Key Vault
   // reads are the plugin's own code, so it loads no @azure package (the SDK's import, for reference, in the peers section)
   azure: { packages: [], families: [] },

@@ -1,6 +1,5 @@
 import type { Env } from '../../shared/env.js'
 import type { ProfileInfo } from './profile.js'
-import type { PartitionOf } from './sdk.js'
 
 /**
  * Where the plugin's AWS calls go, by the SDK's own rules: an endpoint URL configured for the
@@ -19,6 +18,9 @@ const SERVICE_IDS: Record<AwsService, { env: string, config: string }> = {
 
 export interface Partition { name: string, dnsSuffix: string, dualStackDnsSuffix: string }
 
+/** The SDK's partition table (`@aws-sdk/core/client`), or undefined where that build lacks it. */
+export type PartitionOf = (region: string) => Partition & { supportsFIPS?: boolean }
+
 /** The partitions, for an @aws-sdk/core too old to carry its own table. */
 const KNOWN_PARTITIONS: Array<[RegExp, Partition]> = [
   [/^cn-/, { name: 'aws-cn', dnsSuffix: 'amazonaws.com.cn', dualStackDnsSuffix: 'api.amazonwebservices.com.cn' }],
@@ -30,6 +32,14 @@ const KNOWN_PARTITIONS: Array<[RegExp, Partition]> = [
   [/^eusc-/, { name: 'aws-eusc', dnsSuffix: 'amazonaws.eu', dualStackDnsSuffix: 'api.amazonwebservices.eu' }]
 ]
 
+/** the commercial partition's region shape (the SDK table's `aws` regionRegex) */
+const COMMERCIAL = /^(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+$/
+
+/** true when `knownPartition` answers for the region by its shape (no need of the SDK's table) */
+export function partitionKnown (region: string): boolean {
+  return COMMERCIAL.test(region) || KNOWN_PARTITIONS.some(([re]) => re.test(region))
+}
+
 export function knownPartition (region: string): Partition {
   return KNOWN_PARTITIONS.find(([re]) => re.test(region))?.[1] ?? { name: 'aws', dnsSuffix: 'amazonaws.com', dualStackDnsSuffix: 'api.aws' }
 }
@@ -37,8 +47,8 @@ export function knownPartition (region: string): Partition {
 export interface EndpointSettings {
   env: Env
   profile?: Pick<ProfileInfo, 'settings' | 'services'>
-  /** the SDK's partition function, when it has one */
-  partition?: PartitionOf
+  /** the SDK's partition function, when it has one (undefined: the table here answers) */
+  partition?: (region: string) => ReturnType<PartitionOf> | undefined
 }
 
 export interface Endpoint {

@@ -1,4 +1,3 @@
-import type * as SecretsManagerSdk from '@aws-sdk/client-secrets-manager'
 import { CloudSecretsError, configError, type CredentialAttempt } from '../../errors.js'
 import type { Env } from '../../shared/env.js'
 import type { Identity } from '../../types.js'
@@ -11,7 +10,6 @@ import { grantDocuments } from './grant.js'
 import { readProfile } from './profile.js'
 import { RequestLifetime } from '../../shared/request-lifetime.js'
 import { loadAwsSdk, type AwsSdk } from './sdk.js'
-import { sdkLogger } from './sdk-logger.js'
 import { awsRefreshCost } from './refresh.js'
 import type { Socket } from 'node:net'
 import { untilLookedUp } from '../../shared/until-connecting.js'
@@ -20,6 +18,7 @@ import { firstRoundCalls, loadAwsSecrets, prefetchAwsReads, type EarlyReads } fr
 import { EarlyContainerCredentials } from './early-container.js'
 import { detectPlatform, planSources } from './sources.js'
 import { StsCaller } from './sts.js'
+import { ClockOffset, SecretsManagerWire } from './wire.js'
 
 function identityDetails (source: string, profile: string, roleArn: string | undefined): Identity['details'] {
   const details: NonNullable<Identity['details']> = {}
@@ -28,23 +27,12 @@ function identityDetails (source: string, profile: string, roleArn: string | und
   return details
 }
 
-const DEFAULTS_MODES = new Set(['standard', 'in-region', 'cross-region', 'mobile', 'legacy', 'auto'])
-
-/** AWS_DEFAULTS_MODE from env (the SDK would read process.env's) */
-function defaultsMode (env: Env): string {
-  const mode = env.AWS_DEFAULTS_MODE?.toLowerCase()
-  return mode !== undefined && DEFAULTS_MODES.has(mode) ? mode : 'legacy'
-}
-
 /** For the STS / SSO clients the SDK builds inside a source: FIPS and dual-stack from env. */
 function innerClientConfig (endpoints: EndpointSettings): Record<string, unknown> {
   const flag = (envName: string, configName: string): boolean => /^true$/i.test(endpoints.env[envName] ?? endpoints.profile?.settings?.[configName] ?? '')
   return { useFipsEndpoint: flag('AWS_USE_FIPS_ENDPOINT', 'use_fips_endpoint'), useDualstackEndpoint: flag('AWS_USE_DUALSTACK_ENDPOINT', 'use_dualstack_endpoint') }
 }
 
-/** Timeouts of the plugin's own SDK clients; the startup deadline still bounds every call. */
-const CONNECT_TIMEOUT_MS = 3000
-const REQUEST_TIMEOUT_MS = 30_000
 /** connections to Secrets Manager opened while the credentials resolve, at most (one per first-round call) */
 export const WARM_CONNECTIONS_MAX = 10
 
@@ -93,51 +81,34 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
   const { early: earlyCredentials, sockets } = warmBeforeImport(config, env, smAgent, stsAgent, requests)
   let sdk: AwsSdk
   try {
-    // the lookups' callbacks first: the SDK import blocks the event loop for tens of ms
+    // the lookups' callbacks first: a path that loads an SDK source blocks the event loop for tens of ms
     await untilLookedUp(sockets, CONNECT_YIELD_MS)
-    sdk = await loadAwsSdk()
+    sdk = loadAwsSdk()
   } catch (err) {
     requests.close()
     smAgent.destroy()
     stsAgent.destroy()
     throw err
   }
-  const { sm } = sdk
   let chain: CredentialChain | undefined
   let factory: AwsClientFactory | undefined
-  let loaderClient: SecretsManagerSdk.SecretsManagerClient | undefined
-  // a full ARN names its region: one loader client per region, memoised
-  const regionalClients = new Map<string, SecretsManagerSdk.SecretsManagerClient>()
+  // a full ARN names its region: Secrets Manager's wire per region, memoised, one clock offset
+  const wires = new Map<string, SecretsManagerWire>()
+  const smClock = new ClockOffset()
   let clients: AwsClients | undefined
-  let sts: StsCaller | undefined
   let endpoints: EndpointSettings = { env, partition: sdk.partition }
   let region = ''
   const batch = { denied: false }
   let early: EarlyReads | undefined
   const closing = new AbortController()
 
-  const sdkClientConfig = (r: string = region): Record<string, unknown> => ({
-    region: r,
-    // the endpoint the plugin resolved from env (a given endpoint: FIPS / dual-stack are in its host),
-    // so the client does not read AWS_ENDPOINT_URL* / AWS_USE_FIPS_ENDPOINT from process.env
-    endpoint: serviceEndpoint('secretsmanager', r, endpoints).url,
-    useFipsEndpoint: false,
-    useDualstackEndpoint: false,
-    defaultsMode: defaultsMode(env),
-    credentials: chain?.provider,
-    // the plugin owns retries (ctx.retry, inside the deadline)
-    maxAttempts: 1,
-    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true, httpsAgent: smAgent },
-    logger: sdkLogger(log)
-  })
-
-  const loaderClientFor = (r: string): SecretsManagerSdk.SecretsManagerClient => {
-    if (r === region && loaderClient !== undefined) return loaderClient
-    const hit = regionalClients.get(r)
-    if (hit !== undefined) return hit
-    const made = (factory as AwsClientFactory).own(new sm.SecretsManagerClient(sdkClientConfig(r)))
-    regionalClients.set(r, made)
-    return made
+  const wireFor = (r: string): SecretsManagerWire => {
+    let wire = wires.get(r)
+    if (wire === undefined) {
+      wire = new SecretsManagerWire({ credentials: (chain as CredentialChain).provider, agent: smAgent, lifetime: requests, clock: smClock }, serviceEndpoint('secretsmanager', r, endpoints).url, r)
+      wires.set(r, wire)
+    }
+    return wire
   }
 
   const provider: Provider<AwsClients> = {
@@ -157,22 +128,15 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       factory = new AwsClientFactory(chain.provider, region)
       const refs = config.references.filter((r) => r.provider === 'aws')
       // the handshakes ride beside the credential round trip: the reads and STS then find them open
-      const warming = sdk.signing().then((signing) => {
-        const caller = new StsCaller({ sdk: signing, credentials: (chain as CredentialChain).provider, region, endpoint: endpoints, connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, httpsAgent: stsAgent })
-        stsAgent.warm(caller.url, 1)
-        return caller
-      })
-      warming.catch(() => {})
+      const stsCaller = new StsCaller({ credentials: chain.provider, region, endpoint: endpoints, agent: stsAgent, lifetime: requests })
+      stsAgent.warm(stsCaller.url, 1)
       smAgent.warm(serviceEndpoint('secretsmanager', region, endpoints).url, Math.min(firstRoundCalls(refs, region), WARM_CONNECTIONS_MAX))
       const { credentials, source } = await chain.resolve(ctx)
 
-      sts = await warming
-      const stsCaller = sts
-      loaderClient = factory.own(new sm.SecretsManagerClient(sdkClientConfig()))
       // the first round of reads goes out beside GetCallerIdentity (which only completes the
       // identity report); an STS failure still fails the startup, with its own code. Custom
       // checks keep their place before any secret is read.
-      if (config.checks.custom.length === 0) early = prefetchAwsReads(refs, { sdk: sm, clientFor: loaderClientFor, region, batch }, AbortSignal.any([ctx.deadline.signal, closing.signal]))
+      if (config.checks.custom.length === 0) early = prefetchAwsReads(refs, { wireFor, region, batch }, AbortSignal.any([ctx.deadline.signal, closing.signal]))
       const caller = await ctx.retry(`identity: STS GetCallerIdentity (${source}, region ${region})`, async (signal) =>
         await requests.track(signal, async () => await stsCaller.getCallerIdentity(signal)),
       (err) => classifyAwsError(err, { refs: config.references, identity: { source, region }, action: 'sts:GetCallerIdentity', profile: profile.name, service: 'STS', endpoint: stsCaller.host }))
@@ -194,7 +158,8 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
         credentials: credentialsProvider,
         region,
         identity,
-        secretsManager: own.client(sm.SecretsManagerClient),
+        // built, with the SDK loaded, on first read: the startup's own calls do not need it
+        get secretsManager () { return own.client(sdk.sm().SecretsManagerClient) },
         client: (Ctor, extra) => own.client(Ctor, extra)
       } satisfies AwsClients)
       return identity
@@ -209,11 +174,10 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     refreshCost: (refs) => awsRefreshCost(refs.filter((r) => r.provider === 'aws'), region ?? config.aws.region ?? 'us-east-1'),
 
     async loadSecrets (refs, ctx) {
-      if (loaderClient === undefined) throw new CloudSecretsError('CONFIG', 'aws: loadSecrets was called before resolveIdentity', { provider: 'aws' })
+      if (chain === undefined) throw new CloudSecretsError('CONFIG', 'aws: loadSecrets was called before resolveIdentity', { provider: 'aws' })
       try {
         return await loadAwsSecrets(refs, ctx, {
-          sdk: sm,
-          clientFor: loaderClientFor,
+          wireFor,
           endpointFor: (r) => serviceEndpoint('secretsmanager', r, endpoints).host,
           region,
           profile: chain?.profile.name,
@@ -236,7 +200,6 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     async close () {
       closing.abort()
       requests.close()
-      sts?.close()
       chain?.close()
       factory?.close()
       // external agents: the SDK's handlers do not destroy them

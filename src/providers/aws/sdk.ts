@@ -1,13 +1,15 @@
 import type * as SecretsManagerSdk from '@aws-sdk/client-secrets-manager'
-import { importFromSdk, importSdk } from '../../shared/sdk.js'
-import type { AwsCredentials, AwsCredentialsProvider } from './clients.js'
+import { importFromSdk, requireFromSdk, requireInstalled, requireSdk } from '../../shared/sdk.js'
+import type { AwsCredentialsProvider } from './clients.js'
+import { partitionKnown, type PartitionOf } from './endpoints.js'
 
 /**
- * Everything the AWS provider needs, reached from the one package the user installs,
- * `@aws-sdk/client-secrets-manager`, through its own dependency tree: the credential chain and
- * its sources (`@aws-sdk/credential-provider-node`, a direct dependency), and, for STS
- * GetCallerIdentity (which no package in that tree implements), the SDK's own SigV4 signer and
- * HTTP handler. Each piece is imported only when the path that needs it runs.
+ * Everything the AWS provider takes from the SDK, reached from the one package the user installs,
+ * `@aws-sdk/client-secrets-manager`, through its own dependency tree: the credential sources of the
+ * default chain (`@aws-sdk/credential-provider-node`'s, a direct dependency), the partition table
+ * (`@aws-sdk/core/client`) and the client the app gets. Each piece is loaded only when the path
+ * that needs it runs: the startup's own calls (wire.ts) and the environment / container
+ * credentials (env-chain.ts, early-container.ts) need none.
  */
 
 export const MAIN_PACKAGE = '@aws-sdk/client-secrets-manager'
@@ -30,53 +32,19 @@ export interface CredentialSources {
 
 export type SourceName = keyof CredentialSources
 
-export interface HttpRequestLike {
-  method: string
-  protocol: string
-  hostname: string
-  port?: number
-  path: string
-  query: Record<string, string>
-  headers: Record<string, string>
-  body?: string
-}
-
-export interface HttpResponseLike {
-  statusCode: number
-  headers: Record<string, string | undefined>
-  body: unknown
-}
-
-export interface HttpHandlerLike {
-  handle: (request: HttpRequestLike, options?: { abortSignal?: AbortSignal, requestTimeout?: number }) => Promise<{ response: HttpResponseLike }>
-  destroy: () => void
-}
-
-export interface SignerLike {
-  sign: (request: HttpRequestLike, options?: { signingDate?: Date, signingRegion?: string, signingService?: string }) => Promise<HttpRequestLike>
-}
-
-/** A SHA-256 / HMAC-SHA-256 in the SDK's `Checksum` shape (what the signer takes as `sha256`). */
-export type HashConstructor = new (secret?: string | Uint8Array) => { update: (data: string | Uint8Array) => void, digest: () => Promise<Uint8Array> }
-
-export interface SigningSdk {
-  SignatureV4: new (init: { credentials: AwsCredentials | AwsCredentialsProvider, region: string, service: string, sha256: HashConstructor, applyChecksum?: boolean, uriEscapePath?: boolean }) => SignerLike
-  NodeHttpHandler: new (init: { connectionTimeout?: number, requestTimeout?: number, throwOnRequestTimeout?: boolean, httpsAgent?: unknown }) => HttpHandlerLike
-  streamCollector: (stream: unknown) => Promise<Uint8Array>
-}
-
-/** The SDK's partition table (`@aws-sdk/core/client`), or undefined where that build lacks it. */
-export type PartitionOf = (region: string) => { name: string, dnsSuffix: string, dualStackDnsSuffix: string, supportsFIPS?: boolean }
+export type { PartitionOf } from './endpoints.js'
 
 export interface AwsSdk {
-  sm: typeof SecretsManagerSdk
-  /** the SDK's default Node credential chain */
-  defaultProvider: SourceFactory
-  partition: PartitionOf | undefined
+  /** the Secrets Manager client package, loaded (CommonJS) when the app builds its client */
+  sm: () => typeof SecretsManagerSdk
+  /**
+   * the SDK's partition of a region whose partition endpoints.ts does not know by its shape (a
+   * partition newer than the plugin): the table is loaded then, not for the regions of the known ones
+   */
+  partition: (region: string) => ReturnType<PartitionOf> | undefined
   sources: () => Promise<CredentialSources>
   /** one source, its module imported on first use */
   source: <K extends SourceName>(name: K) => Promise<CredentialSources[K]>
-  signing: () => Promise<SigningSdk>
 }
 
 function once<T> (load: () => Promise<T>): () => Promise<T> {
@@ -84,15 +52,22 @@ function once<T> (load: () => Promise<T>): () => Promise<T> {
   return async () => await (p ??= load())
 }
 
-/** Loads the main package and the chain; the rest loads on first use. */
-export async function loadAwsSdk (): Promise<AwsSdk> {
-  const [sm, chain, client] = await Promise.all([
-    importSdk<typeof SecretsManagerSdk>('aws', MAIN_PACKAGE),
-    importFromSdk<{ defaultProvider: SourceFactory }>('aws', MAIN_PACKAGE, CHAIN_PACKAGE),
-    // the SDK's partition table (regions → DNS suffix): present in every @aws-sdk/core that has
-    // the `./client` entry; endpoints.ts falls back to the partitions it knows when it is not
-    importFromSdk<{ partition?: PartitionOf }>('aws', MAIN_PACKAGE, '@aws-sdk/core/client').catch(() => ({ partition: undefined }))
-  ])
+/** Checks the main package is installed (SDK_MISSING otherwise); loads nothing. */
+export function loadAwsSdk (): AwsSdk {
+  requireInstalled('aws', [MAIN_PACKAGE])
+  let sm: typeof SecretsManagerSdk | undefined
+  let table: PartitionOf | null | undefined
+  const sdkPartition = (): PartitionOf | null => {
+    if (table !== undefined) return table
+    try {
+      const client = requireFromSdk<{ partition?: PartitionOf }>('aws', MAIN_PACKAGE, '@aws-sdk/core/client')
+      table = typeof client.partition === 'function' ? client.partition : null
+    } catch {
+      // an @aws-sdk/core without the `./client` entry: endpoints.ts falls back to the partitions it knows
+      table = null
+    }
+    return table
+  }
   const via = [MAIN_PACKAGE, CHAIN_PACKAGE]
   const modules: Record<SourceName, string> = {
     fromEnv: '@aws-sdk/credential-provider-env',
@@ -117,18 +92,18 @@ export async function loadAwsSdk (): Promise<AwsSdk> {
     const loaded = await Promise.all(names.map(async (name) => await source(name)))
     return Object.fromEntries(names.map((name, i) => [name, loaded[i]])) as unknown as CredentialSources
   })
-  const signing = once(async (): Promise<SigningSdk> => {
-    const [signer, handler] = await Promise.all([
-      importFromSdk<Pick<SigningSdk, 'SignatureV4'>>('aws', [MAIN_PACKAGE, '@aws-sdk/core'], '@smithy/signature-v4'),
-      importFromSdk<Pick<SigningSdk, 'NodeHttpHandler' | 'streamCollector'>>('aws', MAIN_PACKAGE, '@smithy/node-http-handler')
-    ])
-    return { SignatureV4: signer.SignatureV4, NodeHttpHandler: handler.NodeHttpHandler, streamCollector: handler.streamCollector }
-  })
-  return { sm, defaultProvider: chain.defaultProvider, partition: typeof client.partition === 'function' ? client.partition : undefined, sources, source, signing }
+  return {
+    sm: () => (sm ??= requireSdk<typeof SecretsManagerSdk>('aws', MAIN_PACKAGE)),
+    partition: (region) => partitionKnown(region) ? undefined : sdkPartition()?.(region),
+    sources,
+    source
+  }
 }
 
 /** Loads every piece any path may need (for a process that wants the imports done before its clock starts). */
 export async function warm (): Promise<void> {
-  const sdk = await loadAwsSdk()
-  await Promise.all([sdk.sources(), sdk.signing()])
+  const sdk = loadAwsSdk()
+  sdk.sm()
+  sdk.partition('xx-unknown-1')
+  await sdk.sources()
 }

@@ -7,13 +7,11 @@ import type { LoadContext, SecretOutcome } from '../types.js'
 import { classifyAwsError, classifyBatchItem, errorName, notFound, type AwsCallContext } from './errors.js'
 import { batchedIds, chunk, isPinned } from './batches.js'
 import { BATCH_GET_SECRET_VALUE, GET_SECRET_VALUE, secretRegion } from './grant.js'
-
-export type SecretsManagerModule = Pick<typeof SecretsManagerSdk, 'GetSecretValueCommand' | 'BatchGetSecretValueCommand'>
+import type { SecretsManagerWire } from './wire.js'
 
 export interface SecretsDeps {
-  sdk: SecretsManagerModule
-  /** the Secrets Manager client of one region (memoised by the provider): a full ARN is read in its own region */
-  clientFor: (region: string) => SecretsManagerSdk.SecretsManagerClient
+  /** Secrets Manager's wire in one region (memoised by the provider): a full ARN is read in its own region */
+  wireFor: (region: string) => SecretsManagerWire
   /** the endpoint host a region's calls go to, for error messages */
   endpointFor?: (region: string) => string
   region: string
@@ -234,7 +232,7 @@ export function firstRoundCalls (refs: readonly SecretReference[], region: strin
   return [...singles, ...chunks.map((c) => c[0])].filter((f) => f.region === region).length
 }
 
-type EarlyDeps = Pick<SecretsDeps, 'sdk' | 'clientFor' | 'region' | 'batch'>
+type EarlyDeps = Pick<SecretsDeps, 'wireFor' | 'region' | 'batch'>
 
 /**
  * Sends the first round of reads in the provider's own region now, before the identity report is
@@ -252,12 +250,12 @@ export function prefetchAwsReads (refs: readonly SecretReference[], deps: EarlyD
   return early
 }
 
-async function sendSingle (deps: Pick<SecretsDeps, 'sdk' | 'clientFor'>, f: Fetch, signal: AbortSignal): Promise<SecretsManagerSdk.GetSecretValueCommandOutput> {
-  return await deps.clientFor(f.region).send(new deps.sdk.GetSecretValueCommand({ SecretId: f.id, VersionId: f.version, VersionStage: f.stage }), { abortSignal: signal })
+async function sendSingle (deps: Pick<SecretsDeps, 'wireFor'>, f: Fetch, signal: AbortSignal): Promise<SecretsManagerSdk.GetSecretValueCommandOutput> {
+  return await deps.wireFor(f.region).call('GetSecretValue', { SecretId: f.id, VersionId: f.version, VersionStage: f.stage }, signal) as unknown as SecretsManagerSdk.GetSecretValueCommandOutput
 }
 
-async function sendBatch (deps: Pick<SecretsDeps, 'sdk' | 'clientFor'>, group: readonly Fetch[], signal: AbortSignal): Promise<SecretsManagerSdk.BatchGetSecretValueCommandOutput> {
-  return await deps.clientFor(group[0].region).send(new deps.sdk.BatchGetSecretValueCommand({ SecretIdList: group.map((f) => f.id) }), { abortSignal: signal })
+async function sendBatch (deps: Pick<SecretsDeps, 'wireFor'>, group: readonly Fetch[], signal: AbortSignal): Promise<SecretsManagerSdk.BatchGetSecretValueCommandOutput> {
+  return await deps.wireFor(group[0].region).call('BatchGetSecretValue', { SecretIdList: group.map((f) => f.id) }, signal) as unknown as SecretsManagerSdk.BatchGetSecretValueCommandOutput
 }
 
 /** A batch call that kept answering 5xx: the chunk is read with single calls instead. */

@@ -1,41 +1,24 @@
-import { createHash, createHmac } from 'node:crypto'
+import type https from 'node:https'
+import { headerOf } from '../../shared/https-request.js'
+import type { RequestLifetime } from '../../shared/request-lifetime.js'
 import type { AwsCredentialsProvider } from './clients.js'
 import { serviceEndpoint, signingRegion, type EndpointSettings } from './endpoints.js'
-import type { HttpHandlerLike, SigningSdk } from './sdk.js'
+import { AwsServiceError, ClockOffset, signedCall } from './wire.js'
 
 /**
  * STS GetCallerIdentity (no permission needed) for the principal in the identity report. No
  * package in `@aws-sdk/client-secrets-manager`'s tree has this call, so it is one Query POST,
- * signed with the SDK's own SigV4 signer and sent with its own Node HTTP handler, to the endpoint
- * the SDK's STS client would use. Errors come back in the SDK's service-exception shape
- * (`name` = the STS error Code, `$metadata`, `$fault`), so one classifier handles both services.
+ * SigV4-signed by the plugin (sigv4.ts, checked against the SDK's signer) and sent over the warm
+ * STS connection, to the endpoint the SDK's STS client would use. Errors come back in the SDK's
+ * service-exception shape (`name` = the STS error Code, `$metadata`, `$fault`), so one classifier
+ * handles both services.
  */
-
-/** The hash the signer takes (`Checksum` shape), on node:crypto as the SDK's own hash-node is. */
-export class Sha256 {
-  private readonly hash: { update: (data: string | Uint8Array) => unknown, digest: () => Buffer }
-  constructor (secret?: string | Uint8Array) {
-    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', secret)
-  }
-
-  update (data: string | Uint8Array): void {
-    this.hash.update(data)
-  }
-
-  async digest (): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest())
-  }
-}
 
 export interface CallerIdentity {
   Arn?: string
   Account?: string
   UserId?: string
 }
-
-/** What the SDK treats as a clock-skew answer (it then corrects its clock offset). */
-const CLOCK_SKEW_NAMES = new Set(['AuthFailure', 'InvalidSignatureException', 'RequestExpired', 'RequestInTheFuture', 'RequestTimeTooSkewed', 'SignatureDoesNotMatch'])
-const SKEW_LIMIT_MS = 5 * 60_000
 
 const BODY = 'Action=GetCallerIdentity&Version=2011-06-15'
 
@@ -48,33 +31,18 @@ function unescapeXml (text: string): string {
   return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, '\'').replace(/&amp;/g, '&')
 }
 
-/** The SDK's service-exception shape, built from an STS answer. */
-export class StsServiceError extends Error {
-  readonly $fault: 'client' | 'server'
-  readonly $metadata: { httpStatusCode: number, requestId?: string, clockSkewCorrected?: boolean }
-  constructor (name: string, message: string, status: number, requestId: string | undefined, fault: 'client' | 'server') {
-    super(message)
-    this.name = name
-    this.$fault = fault
-    this.$metadata = { httpStatusCode: status, requestId }
-  }
-}
-
 export interface StsCallerOptions {
-  sdk: SigningSdk
   credentials: AwsCredentialsProvider
   region: string
   endpoint: EndpointSettings
-  connectionTimeout: number
-  requestTimeout: number
   /** keep-alive agent for the STS connection (the provider warms it while credentials resolve) */
-  httpsAgent?: unknown
+  agent: https.Agent
+  lifetime: RequestLifetime
 }
 
-/** One STS caller for the app: its own handler (keep-alive), its own clock offset. */
+/** One STS caller for the app: its own clock offset. */
 export class StsCaller {
-  private readonly handler: HttpHandlerLike
-  private clockOffsetMs = 0
+  private readonly clock = new ClockOffset()
   readonly host: string
   readonly url: URL
 
@@ -82,55 +50,26 @@ export class StsCaller {
     const endpoint = serviceEndpoint('sts', options.region, options.endpoint)
     this.host = endpoint.host
     this.url = new URL(endpoint.url)
-    this.handler = new options.sdk.NodeHttpHandler({ connectionTimeout: options.connectionTimeout, requestTimeout: options.requestTimeout, throwOnRequestTimeout: true, httpsAgent: options.httpsAgent })
+    if (this.url.pathname === '') this.url.pathname = '/'
   }
 
   async getCallerIdentity (signal: AbortSignal): Promise<CallerIdentity> {
-    const { sdk, credentials, region } = this.options
-    const url = this.url
-    const path = url.pathname === '' ? '/' : url.pathname
-    const request = {
-      method: 'POST',
-      protocol: url.protocol,
-      hostname: url.hostname,
-      port: url.port === '' ? undefined : Number(url.port),
-      path,
-      query: {},
-      headers: { 'content-type': 'application/x-www-form-urlencoded', host: url.host, 'content-length': String(Buffer.byteLength(BODY)) },
-      body: BODY
-    }
-    const signer = new sdk.SignatureV4({ credentials, region: signingRegion('sts', region), service: 'sts', sha256: Sha256, applyChecksum: false })
-    const signed = await signer.sign(request, { signingDate: new Date(Date.now() + this.clockOffsetMs) })
-    const { response } = await this.handler.handle(signed, { abortSignal: signal })
-    const text = Buffer.from(await sdk.streamCollector(response.body)).toString('utf8')
-    const status = response.statusCode
-    const requestId = response.headers['x-amzn-requestid'] ?? tag(text, 'RequestId')
+    const { credentials, region, agent, lifetime } = this.options
+    const answer = await signedCall({ credentials, agent, lifetime, clock: this.clock }, this.url, signingRegion('sts', region), 'sts', { 'content-type': 'application/x-www-form-urlencoded' }, BODY, signal, false)
+    const text = answer.body.toString('utf8')
+    const status = answer.status
+    const requestId = headerOf(answer.headers, 'x-amzn-requestid') ?? tag(text, 'RequestId')
     if (status >= 200 && status < 300) {
       const arn = tag(text, 'Arn')
-      if (arn === undefined) throw new StsServiceError('SerializationError', `STS answered HTTP ${status} without a GetCallerIdentityResult`, status, requestId, 'client')
+      if (arn === undefined) throw new AwsServiceError('SerializationError', `STS answered HTTP ${status} without a GetCallerIdentityResult`, answer, requestId, 'client')
       return { Arn: arn, Account: tag(text, 'Account'), UserId: tag(text, 'UserId') }
     }
     const code = tag(text, 'Code')
     const name = code ?? (status >= 500 ? 'InternalFailure' : `HTTP${status}`)
     const message = tag(text, 'Message') ?? (code === undefined ? `STS answered HTTP ${status} with no STS error document` : code)
     const fault = tag(text, 'Type') === 'Receiver' || status >= 500 ? 'server' : 'client'
-    const error = new StsServiceError(name, message, status, requestId, fault)
-    this.correctClock(error, response.headers.date)
+    const error = new AwsServiceError(name, message, answer, requestId, fault)
+    this.clock.correct(error, headerOf(answer.headers, 'date'))
     throw error
-  }
-
-  /** As the SDK does: a clock-skew answer whose Date is > 5 min from ours sets the offset for the next try. */
-  private correctClock (error: StsServiceError, date: string | undefined): void {
-    if (!CLOCK_SKEW_NAMES.has(error.name) || date === undefined) return
-    const server = Date.parse(date)
-    if (Number.isNaN(server)) return
-    const offset = server - Date.now()
-    if (Math.abs(offset - this.clockOffsetMs) < SKEW_LIMIT_MS) return
-    this.clockOffsetMs = offset
-    error.$metadata.clockSkewCorrected = true
-  }
-
-  close (): void {
-    this.handler.destroy()
   }
 }

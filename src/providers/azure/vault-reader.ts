@@ -1,8 +1,9 @@
-import https from 'node:https'
+import type https from 'node:https'
 import type { IncomingHttpHeaders } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth'
 import type { RequestLifetime } from '../../shared/request-lifetime.js'
+import { headerOf, httpsRequest, type HttpsAnswer } from '../../shared/https-request.js'
 
 /**
  * The startup reads: Key Vault's Get Secret over node:https, the wire of @azure/keyvault-secrets
@@ -47,11 +48,6 @@ export class VaultRestError extends Error {
   }
 }
 
-function headerOf (headers: IncomingHttpHeaders, name: string): string | undefined {
-  const v = headers[name.toLowerCase()]
-  return Array.isArray(v) ? v.join(', ') : v
-}
-
 interface Challenge { scopes: string[], tenantId?: string }
 
 /** keyvault-common's parseWWWAuthenticateHeader */
@@ -87,7 +83,7 @@ function verifyChallengeResource (scope: string, host: string): void {
   }
 }
 
-interface Answer { status: number, headers: IncomingHttpHeaders, body: Buffer }
+type Answer = HttpsAnswer
 
 export interface VaultReaderInit {
   credential: TokenCredential
@@ -105,28 +101,9 @@ export function createVaultReader (init: VaultReaderInit): VaultReader {
   const challenges = new Map<string, Challenge>()
 
   const send = async (url: URL, token: string | undefined, signal: AbortSignal): Promise<Answer> => {
-    const linked = init.scope.link(signal)
-    try {
-      return await new Promise<Answer>((resolve, reject) => {
-        const headers: Record<string, string> = { accept: 'application/json', 'x-ms-client-request-id': randomUUID(), 'user-agent': USER_AGENT }
-        if (token !== undefined) headers.authorization = `Bearer ${token}`
-        const req = https.request(url, { method: 'GET', agent: init.agent, headers, signal: linked.signal }, (res) => {
-          const chunks: Buffer[] = []
-          let size = 0
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length
-            if (size > MAX_BODY) { req.destroy(new Error(`the answer of ${url.host} is larger than ${MAX_BODY} bytes`)); return }
-            chunks.push(chunk)
-          })
-          res.on('end', () => { resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }) })
-          res.on('error', reject)
-        })
-        req.on('error', reject)
-        req.end()
-      })
-    } finally {
-      linked.release()
-    }
+    const headers: Record<string, string> = { accept: 'application/json', 'x-ms-client-request-id': randomUUID(), 'user-agent': USER_AGENT }
+    if (token !== undefined) headers.authorization = `Bearer ${token}`
+    return await httpsRequest(url, { method: 'GET', headers, agent: init.agent, signal, lifetime: init.scope, maxBody: MAX_BODY })
   }
 
   const tokenFor = async (challenge: Challenge, signal: AbortSignal, claims?: string): Promise<AccessToken | null> => {

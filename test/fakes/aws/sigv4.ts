@@ -1,11 +1,27 @@
 import { SignatureV4 } from '@smithy/signature-v4'
-import { Sha256 } from '../../../src/providers/aws/sts.js'
+import { createHash, createHmac } from 'node:crypto'
 import type { FakeRequest } from './server.js'
 import type { SigV4 } from './world.js'
 
 // Verifies a request's SigV4 signature by signing the same canonical request again with the
 // SDK's own signer (@smithy/signature-v4) and the secret key the fake issued: a request signed
 // for the wrong region, service, body, time or key is refused as AWS refuses it.
+
+/** The hash the SDK's signer takes (`Checksum` shape), on node:crypto as the SDK's own hash-node is. */
+export class Sha256 {
+  private readonly hash: { update: (data: string | Uint8Array) => unknown, digest: () => Buffer }
+  constructor (secret?: string | Uint8Array) {
+    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', secret)
+  }
+
+  update (data: string | Uint8Array): void {
+    this.hash.update(data)
+  }
+
+  async digest (): Promise<Uint8Array> {
+    return new Uint8Array(this.hash.digest())
+  }
+}
 
 function amzDate (value: string | undefined): Date | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value ?? '')
