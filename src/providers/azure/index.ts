@@ -16,7 +16,8 @@ import type { ChainLink } from './types.js'
 import { azureRefreshCost, changedAzureSecrets } from './refresh.js'
 import { WarmAgent } from '../../shared/warm-agent.js'
 import { DEFAULT_CONCURRENCY } from '../../loader.js'
-import { loadSecrets, openVaults, vaultScopes, type VaultOpener } from './secrets.js'
+import { loadSecrets, openVaults, vaultScopes, type ReadSecret, type VaultOpener } from './secrets.js'
+import { sdkProxyApplies } from '../../shared/proxy.js'
 
 const AZURE_PACKAGES = ['@azure/identity', '@azure/keyvault-secrets']
 /** what a boot asks a token for when it references no vault and checks no scope */
@@ -41,8 +42,12 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     const where = secretLocation(ref, config.azure.vaultUrl)
     if (where !== undefined) vaults.set(where.vaultUrl, (vaults.get(where.vaultUrl) ?? 0) + 1)
   }
+  // a vault the environment's proxy applies to is read through the SDK's SecretClient, whose
+  // pipeline goes through the proxy; the others over the plugin's own warm pool (vault-reader.ts)
+  const proxied = (vaultUrl: string): boolean => sdkProxyApplies(new URL(vaultUrl).hostname)
+  const direct = [...vaults].filter(([vaultUrl]) => !proxied(vaultUrl))
   const pool = new WarmAgent({ maxSockets: DEFAULT_CONCURRENCY })
-  for (const [vaultUrl, count] of vaults) pool.warm(vaultUrl, Math.min(count, DEFAULT_CONCURRENCY))
+  for (const [vaultUrl, count] of direct) pool.warm(vaultUrl, Math.min(count, DEFAULT_CONCURRENCY))
   // The startup reads need no SDK (vault-reader.ts); the Key Vault SDK and its pipeline load, as
   // CommonJS, when the app builds a SecretClient, a refresh lists a vault, or a chain link that is
   // an @azure/identity credential sends its first request. The pipeline is resolved from inside
@@ -86,6 +91,11 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     pool
   })
   const reader = createVaultReader({ credential, scope, agent: pool })
+  const read: ReadSecret = async (vaultUrl, name, version, signal) => {
+    if (!proxied(vaultUrl)) return await reader.getSecret(vaultUrl, name, version, signal)
+    const secret = await handle.secretClient(vaultUrl).getSecret(name, { version, abortSignal: signal })
+    return { value: secret.value, version: secret.properties.version, updatedOn: secret.properties.updatedOn?.getTime() }
+  }
   let links: ChainLink[]
   try {
     links = await buildChain({
@@ -114,14 +124,14 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       attempts = []
       // each vault's first read (whose 401 challenge needs no token) goes out beside the token
       // request, over the pool warmed before the import (re-warmed if a close released it)
-      for (const [vaultUrl, count] of vaults) {
+      for (const [vaultUrl, count] of direct) {
         handle.pooled.add(new URL(vaultUrl).host.toLowerCase())
         pool.warm(vaultUrl, Math.min(count, DEFAULT_CONCURRENCY))
       }
       const walking = walkChain(links, bootScope, ctx, attempts)
       resolving = walking
       const challenged = new Promise<void>((resolve) => { challengeSeen = resolve })
-      if (config.checks.custom.length === 0) openers = openVaults(refs, { read: reader.getSecret, defaultVaultUrl: config.azure.vaultUrl }, ctx.deadline.signal, challenged)
+      if (config.checks.custom.length === 0) openers = openVaults(refs, { read, defaultVaultUrl: config.azure.vaultUrl }, ctx.deadline.signal, challenged)
       const { link, token } = await walking
       selected = link
       identity = { ...identityReport(link, token, env), ...identityOverride }
@@ -159,7 +169,7 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
     loadSecrets: async (loadRefs, ctx) => {
       scope.bindDeadline(ctx.deadline.signal)
       try {
-        return await loadSecrets(loadRefs, ctx, { read: reader.getSecret, defaultVaultUrl: config.azure.vaultUrl, stamps, openers })
+        return await loadSecrets(loadRefs, ctx, { read, defaultVaultUrl: config.azure.vaultUrl, stamps, openers })
       } finally {
         openers = undefined
         challengeSeen = undefined
