@@ -122,6 +122,8 @@ export const createProvider: CreateProvider = async (init: ProviderInit): Promis
       }
       region = configured
       endpoints = { env, profile, partition: sdk.partition }
+      // a wire holds the chain's provider and the endpoint: a new resolution builds new ones
+      wires.clear()
       // the early container request ends at the deadline too
       requests.bindDeadline(ctx.deadline.signal)
       chain = new CredentialChain(sdk, env, region, ctx.deadline.remaining(), requests, log, innerClientConfig(endpoints), region === 'aws-global' ? undefined : serviceEndpoint('sts', region, endpoints).url, earlyCredentials)
