@@ -74,12 +74,12 @@ function packageOf (specifier: string): string {
 }
 
 /**
- * Imports `dep` as the SDK sees it: `via` is a main SDK package the user installed, or a path
+ * The file of `dep` as the SDK sees it: `via` is a main SDK package the user installed, or a path
  * through its tree (`[main, dependency of main, …]`), each resolved from the previous one's
  * location, so the copy is the one the SDK itself uses. A missing main package is SDK_MISSING
  * naming it; a tree that lacks a step (a broken install) is SDK_MISSING with a reinstall fix.
  */
-export async function importFromSdk<T> (provider: ProviderName, via: string | readonly string[], dep: string): Promise<T> {
+function resolveThroughSdk (provider: ProviderName, via: string | readonly string[], dep: string): string {
   const [host, ...steps] = typeof via === 'string' ? [via] : via
   let from = resolveFrom(import.meta.url, host)
   if (from === undefined) throw sdkMissingError(provider, [host])
@@ -92,7 +92,12 @@ export async function importFromSdk<T> (provider: ProviderName, via: string | re
     from = next
     seen = packageOf(step)
   }
-  const mod = await load<T & { default?: T }>(from)
+  return from
+}
+
+/** Loads `dep` as the SDK sees it (`resolveThroughSdk`). */
+export async function importFromSdk<T> (provider: ProviderName, via: string | readonly string[], dep: string): Promise<T> {
+  const mod = await load<T & { default?: T }>(resolveThroughSdk(provider, via, dep))
   // a CommonJS module imported from ESM (when require refused it) exposes its exports as `default`
   return (Object.keys(mod).length <= 1 && mod.default !== undefined ? mod.default : mod) as T
 }
@@ -102,18 +107,10 @@ export async function importFromSdk<T> (provider: ProviderName, via: string | re
  * on first use (the package is installed: the provider checked it at boot).
  */
 export function requireFromSdk<T> (provider: ProviderName, via: string | readonly string[], dep: string): T {
-  const [host, ...steps] = typeof via === 'string' ? [via] : via
-  let from = resolveFrom(import.meta.url, host)
-  if (from === undefined) throw sdkMissingError(provider, [host])
-  for (const step of [...steps, dep]) {
-    const next = resolveFrom(from, step)
-    if (next === undefined) throw sdkMissingError(provider, [host], new Error(`${packageOf(step)} was not found in the dependency tree of ${host}; reinstall ${host}`))
-    from = next
-  }
-  return requireHere(from) as T
+  return requireHere(resolveThroughSdk(provider, via, dep)) as T
 }
 
-/** `importSdkFile`, synchronously (a CommonJS file of an installed SDK package) */
+/** a CommonJS file of an installed SDK package (a path the caller resolved), synchronously */
 export function requireSdkFile<T> (file: string): T {
   return requireHere(file) as T
 }
